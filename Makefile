@@ -1,0 +1,63 @@
+# edgelstm: two commands on a fresh machine: `make setup` then `make test`.
+SHELL := /bin/bash
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm chromium
+TARGET  ?= cortex-m4
+MODEL   ?=
+DEMO    := demo
+
+.PHONY: setup apt venv test bench demo export profile run clean help
+
+help:
+	@echo "make setup    venv + Python packages + ARM toolchain, QEMU, chromium (apt)"
+	@echo "make test     the whole test suite"
+	@echo "make demo     train the demo LSTM and GRU on BasicMotions and run the pipeline"
+	@echo "make export TARGET=cortex-m4   C export of the demo model, cross-compiled, sizes printed"
+	@echo "make profile MODEL=m.keras TARGET=cortex-m4"
+	@echo "make run TARGET=cortex-m4      demo export on QEMU, compared with TFLite Micro"
+	@echo "make bench    long sweeps, results in bench/results.json"
+
+setup: apt venv
+
+# apt only when something is missing; a second run takes seconds.
+apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "apt: all present"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps tf-keras==2.21.0
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python -m edgelstm.bench
+
+demo: venv
+	$(BIN)/edgelstm demo -o $(DEMO)
+
+export: venv
+	$(BIN)/edgelstm export --demo lstm --target $(TARGET) -o export/ --build
+
+profile: venv
+	$(BIN)/edgelstm profile $(if $(MODEL),$(MODEL),--demo lstm) --target $(TARGET) -o report/
+
+run: venv
+	$(BIN)/edgelstm export --demo lstm --target $(TARGET) -o export/
+	$(BIN)/edgelstm run export/ --target $(TARGET) --vectors 50
+
+clean:
+	rm -rf out export report build

@@ -1,0 +1,214 @@
+"""The model description every stage reads.
+
+load -> **ModelDesc** -> lower/convert -> profile -> export -> run.
+
+A ``ModelDesc`` is a linear chain of layers with their float weights in Keras
+layout, the sequence length and feature count. It knows nothing about
+TensorFlow; stages that need TF build their graphs from it.
+
+Keras weight layout (kept as is, gate blocks along the last axis):
+  LSTM  kernel (in, 4u), recurrent (u, 4u), bias (4u,)        gates i, f, c, o
+  GRU   kernel (in, 3u), recurrent (u, 3u), bias (3u,) or      gates z, r, h
+        (2, 3u) when reset_after (row 0 input bias, row 1 recurrent bias)
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+import numpy as np
+
+CellKind = Literal["lstm", "gru"]
+
+#: Gate names per cell, in Keras kernel block order.
+GATES: dict[str, tuple[str, ...]] = {
+    "lstm": ("input", "forget", "cell", "output"),
+    "gru": ("update", "reset", "candidate"),
+}
+
+#: Short gate symbols used in generated C and reports.
+GATE_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "lstm": ("i", "f", "g", "o"),
+    "gru": ("z", "r", "n"),
+}
+
+DENSE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+
+
+@dataclass(frozen=True)
+class GateWeights:
+    """Weights of one gate: y = x @ kernel + h @ recurrent + input_bias + recurrent_bias."""
+
+    name: str
+    kernel: np.ndarray  # (input_size, units)
+    recurrent: np.ndarray  # (units, units)
+    input_bias: np.ndarray  # (units,)
+    recurrent_bias: np.ndarray  # (units,); zeros unless GRU reset_after
+
+
+@dataclass(frozen=True, eq=False)
+class RecurrentLayer:
+    name: str
+    cell: CellKind
+    units: int
+    input_size: int
+    return_sequences: bool
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    go_backwards: bool = False
+    reset_after: bool = True  # GRU only
+
+    type: str = field(init=False, default="recurrent")
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        return GATES[self.cell]
+
+    @property
+    def num_gates(self) -> int:
+        return len(GATES[self.cell])
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def gate(self, name: str) -> GateWeights:
+        k = self.gate_names.index(name)
+        u = self.units
+        cols = slice(k * u, (k + 1) * u)
+        if self.bias.ndim == 2:
+            b_in, b_rec = self.bias[0, cols], self.bias[1, cols]
+        else:
+            b_in, b_rec = self.bias[cols], np.zeros(u, dtype=self.bias.dtype)
+        return GateWeights(name, self.kernel[:, cols], self.recurrent_kernel[:, cols], b_in, b_rec)
+
+    def gates(self) -> list[GateWeights]:
+        return [self.gate(g) for g in self.gate_names]
+
+    @property
+    def params(self) -> int:
+        return int(self.kernel.size + self.recurrent_kernel.size + self.bias.size)
+
+
+@dataclass(frozen=True, eq=False)
+class BidirectionalLayer:
+    name: str
+    forward: RecurrentLayer
+    backward: RecurrentLayer  # go_backwards=True; its outputs are re-reversed as in Keras
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
+
+    type: str = field(init=False, default="bidirectional")
+
+    @property
+    def input_size(self) -> int:
+        return self.forward.input_size
+
+    @property
+    def units(self) -> int:
+        return self.forward.units
+
+    @property
+    def cell(self) -> CellKind:
+        return self.forward.cell
+
+    @property
+    def return_sequences(self) -> bool:
+        return self.forward.return_sequences
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.forward.units if self.merge_mode == "concat" else self.forward.units
+
+    @property
+    def params(self) -> int:
+        return self.forward.params + self.backward.params
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    name: str
+    units: int
+    input_size: int
+    activation: str
+    kernel: np.ndarray  # (input_size, units)
+    bias: np.ndarray  # (units,)
+    time_distributed: bool = False  # applied to every timestep of a sequence
+
+    type: str = field(init=False, default="dense")
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    @property
+    def params(self) -> int:
+        return int(self.kernel.size + self.bias.size)
+
+
+Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelDesc:
+    """A linear chain of layers over an input of shape (seq_len, input_size), batch 1."""
+
+    name: str
+    seq_len: int
+    input_size: int
+    layers: tuple[Layer, ...]
+    source: str = ""
+    keras_flavour: Literal["keras3", "tf_keras", "spec"] = "keras3"
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].output_size
+
+    @property
+    def output_is_sequence(self) -> bool:
+        """True when the model returns one output per timestep."""
+        seq = True
+        for layer in self.layers:
+            if isinstance(layer, (RecurrentLayer, BidirectionalLayer)):
+                seq = layer.return_sequences
+        return seq
+
+    @property
+    def recurrent_layers(self) -> list[Union[RecurrentLayer, BidirectionalLayer]]:
+        return [l for l in self.layers if not isinstance(l, DenseLayer)]
+
+    @property
+    def cells(self) -> set[str]:
+        return {l.cell for l in self.recurrent_layers}
+
+    @property
+    def has_bidirectional(self) -> bool:
+        return any(isinstance(l, BidirectionalLayer) for l in self.layers)
+
+    @property
+    def params(self) -> int:
+        return sum(l.params for l in self.layers)
+
+    def with_seq_len(self, seq_len: int) -> "ModelDesc":
+        return dataclasses.replace(self, seq_len=seq_len)
+
+    def summary(self) -> dict:
+        """Shapes and options of every layer, without weights (JSON-ready)."""
+        out = []
+        for l in self.layers:
+            d: dict = {"name": l.name, "type": l.type, "input_size": l.input_size,
+                       "output_size": l.output_size, "params": l.params}
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)):
+                d.update(cell=l.cell, units=l.units, return_sequences=l.return_sequences)
+                rl = l if isinstance(l, RecurrentLayer) else l.forward
+                if rl.cell == "gru":
+                    d["reset_after"] = rl.reset_after
+                if isinstance(l, BidirectionalLayer):
+                    d["merge_mode"] = l.merge_mode
+            else:
+                d.update(units=l.units, activation=l.activation, time_distributed=l.time_distributed)
+            out.append(d)
+        return {"name": self.name, "seq_len": self.seq_len, "input_size": self.input_size,
+                "output_size": self.output_size, "output_is_sequence": self.output_is_sequence,
+                "params": self.params, "layers": out}
