@@ -1,0 +1,169 @@
+"""convert: a loaded model -> validated TFLite / ONNX artifacts and out/manifest.json.
+
+Every artifact is converted in a child process, then run (LiteRT, TFLite Micro,
+onnxruntime) on validation data and compared with the Keras float model. The
+output folder receives the artifacts and the manifest only when everything
+succeeded; on any error it is left as it was.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .. import __version__
+from ..data import Dataset
+from ..errors import DataError, EdgeLSTMError
+from ..load import LoadedModel
+from . import child, metrics, rules, runners
+
+FORMATS, VARIANTS, QUANTS = rules.FORMATS, rules.VARIANTS, rules.QUANTS
+_EXT = {"tflite": ".tflite", "onnx": ".onnx"}
+#: Validation samples run through every interpreter (TFLM streams one step per call: keep it bounded).
+MAX_VALIDATION_SAMPLES = 40
+
+
+@dataclass
+class Manifest:
+    model: dict
+    artifacts: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def get(self, format: str, variant: str, quant: str) -> dict:
+        for a in self.artifacts:
+            if (a["format"], a["variant"], a["quant"]) == (format, variant, quant):
+                return a
+        raise KeyError(f"no artifact {format} {variant} {quant}")
+
+    def to_dict(self) -> dict:
+        return {"edgelstm_version": __version__, "model": self.model, "artifacts": self.artifacts, "notes": self.notes}
+
+
+def _variant_notes(desc: Any, fmt: str, variant: str, quant: str) -> list[str]:
+    notes = []
+    fused = rules.uses_fused_lstm(desc, fmt, variant)
+    if fmt == "tflite" and variant == "stateful":
+        notes.append("state kept in the fused op's variable tensors across invokes; reset with "
+                     "reset_all_variables() (LiteRT) or reset() (TFLite Micro) between sequences" if fused else
+                     "state passed as explicit inputs/outputs with identical quantization: feed each state output "
+                     "back as the matching input; reset = zeros (the zero point)")
+    if fmt == "tflite" and variant == "sequence" and fused:
+        notes.append("fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps h/c in variable tensors: reset before each sequence")
+    if fmt == "tflite" and variant == "sequence" and "gru" in desc.cells:
+        notes.append("TFLite has no GRU op: the sequence model is edgelstm's lowered per-gate graph (as unrolled)")
+    if fused and quant == "dynamic":
+        notes.append("dynamic-range quantization leaves the fused LSTM in float (nothing to quantize); "
+                     "TFLite Micro cannot run hybrid models")
+    if fmt == "onnx" and variant == "stateful":
+        notes.append("state passed as explicit inputs/outputs (float): feed each output back")
+    if fmt == "onnx" and quant == "int8" and variant == "sequence":
+        notes.append("onnxruntime static QDQ leaves ONNX LSTM/GRU ops in float; use unrolled for integer matmuls")
+    return notes
+
+
+def _ops(fmt: str, data: bytes) -> list[str]:
+    if fmt == "onnx":
+        import onnx
+
+        return [n.op_type for n in onnx.load_from_string(data).graph.node]
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    return [op["op_name"] for op in it._get_ops_details()]
+
+
+def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, want: np.ndarray) -> None:
+    """Run the artifact in every interpreter that supports it; record errors vs Keras."""
+    engines = ["onnxruntime"] if art["format"] == "onnx" else ["litert", "tflm"]
+    art["metrics"] = {}
+    scale = art["outputs"][0].get("scale") or None
+    for kind in engines:
+        try:
+            got = runners.run_artifact(kind, data, art["variant"], val.x, output_is_sequence)
+        except Exception as exc:  # an interpreter that cannot run this artifact is reported, not fatal
+            if kind == "tflm":
+                art["metrics"][kind] = {"supported": False, "reason": str(exc).strip().splitlines()[0][:200]}
+                continue
+            raise EdgeLSTMError(f"{art['path']} does not run in {kind} ({str(exc).strip()[:200]})") from None
+        art["metrics"][kind] = metrics.compare(got, want, val.y, scale)
+        art.setdefault("_outputs", {})[kind] = got
+
+
+def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("tflite",),
+            variants: Iterable[str] = ("sequence",), quants: Iterable[str] = ("int8",),
+            calib: Dataset | None = None, validation: Dataset | None = None,
+            progress: Callable[[str], None] | None = None) -> Manifest:
+    """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json."""
+    desc = model.desc
+    formats, variants, quants = list(formats), list(variants), list(quants)
+    for f, v, q in itertools.product(formats, variants, quants):
+        rules.check(desc, f, v, q)  # before converting anything
+    needs_calib = any(q in ("int8", "int16x8") for q in quants)
+    if needs_calib and calib is None:
+        raise DataError("int8 and int16x8 need calibration data: pass --calib data.npy (N, T, F) of real inputs, "
+                        "or --synthetic-calib to use random data (poor accuracy)")
+    val = validation or calib
+    if val is None:
+        val = Dataset(np.random.default_rng(0).normal(size=(8, desc.seq_len, desc.input_size)).astype(np.float32),
+                      None, "random")
+    val = val.take(MAX_VALIDATION_SAMPLES)
+    want = model.predict(val.x)
+
+    jobs = [child.Job(f"{desc.name}_{v}_{q}{'_onnx' if f == 'onnx' else ''}", f, v, q)
+            for f, v, q in itertools.product(formats, variants, quants)]
+    blobs = child.run_jobs(desc, None if calib is None else calib.x, jobs,
+                           on_done=(lambda j: progress(f"converted {j.describe()}")) if progress else None)
+
+    manifest = Manifest(model=dict(desc.summary(), source=desc.source, flavour=model.flavour,
+                                   validation={"source": val.source or "calibration data", "samples": len(val)}))
+    out_dir = Path(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".edgelstm-", dir=out_dir.parent if out_dir.parent.exists() else None))
+    try:
+        for job in jobs:
+            data = blobs[job.key]
+            name = f"{desc.name}_{job.variant}_{job.quant}{_EXT[job.format]}"
+            (staging / name).write_bytes(data)
+            kind = "onnxruntime" if job.format == "onnx" else "litert"
+            ins, outs = runners.engine_io(kind, data)
+            art: dict[str, Any] = {
+                "path": name, "format": job.format, "variant": job.variant, "quant": job.quant,
+                "size_bytes": len(data), "ops": _ops(job.format, data),
+                "inputs": [i.as_dict() for i in ins], "outputs": [o.as_dict() for o in outs],
+                "notes": _variant_notes(desc, job.format, job.variant, job.quant)}
+            _validate(art, data, desc.output_is_sequence, val, want)
+            manifest.artifacts.append(art)
+            if progress:
+                progress(f"validated {job.describe()}")
+        _stream_vs_sequence(manifest)
+        for art in manifest.artifacts:
+            art.pop("_outputs", None)
+        (staging / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in staging.iterdir():
+            shutil.move(str(f), out_dir / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for art in manifest.artifacts:
+        art["path"] = str(out_dir / art["path"])
+    return manifest
+
+
+def _stream_vs_sequence(manifest: Manifest) -> None:
+    """stateful streamed step by step vs sequence of the same format and quant."""
+    for art in manifest.artifacts:
+        if art["variant"] != "stateful":
+            continue
+        try:
+            seq = manifest.get(art["format"], "sequence", art["quant"])
+        except KeyError:
+            continue
+        kind = "onnxruntime" if art["format"] == "onnx" else "litert"
+        a, b = art["_outputs"].get(kind), seq["_outputs"].get(kind)
+        if a is not None and b is not None:
+            art["metrics"]["vs_sequence_max_abs"] = float(np.abs(a - b.reshape(a.shape)).max())

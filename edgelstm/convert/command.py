@@ -1,0 +1,90 @@
+"""``edgelstm convert``: a Keras model to validated TFLite / ONNX artifacts."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset, load_dataset
+from ..errors import DataError
+from . import rules
+
+
+def _csv(allowed: tuple[str, ...]) -> Any:
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if items == ["all"]:
+            return list(allowed)
+        for t in items:
+            if t not in allowed:
+                raise argparse.ArgumentTypeError(f"'{t}' is not one of {', '.join(allowed)} (or all)")
+        return items
+    return parse
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """MODEL / --demo / --seq-len / --calib / --synthetic-calib: shared by convert, export and profile."""
+    p.add_argument("model", nargs="?", help=".keras / .h5 file, or a spec such as lstm:16,dense:4@100/6")
+    p.add_argument("--demo", choices=("lstm", "gru"), help="use the bundled BasicMotions demo model instead of MODEL")
+    p.add_argument("--seq-len", type=int, help="timesteps per inference (required if the model's is variable)")
+    p.add_argument("--calib", help="calibration data: .npy (N, T, F) or .npz with x (and y)")
+    p.add_argument("--synthetic-calib", action="store_true",
+                   help="calibrate on random normal data (explicit opt-in: accuracy will be poor)")
+
+
+def resolve_model_and_calib(args: argparse.Namespace) -> tuple[Any, Dataset | None]:
+    from ..load import demo_model, load_model
+
+    if args.demo:
+        model = demo_model(args.demo)
+        calib = model.calib if args.calib is None else None
+    elif args.model:
+        model, calib = load_model(args.model, seq_len=args.seq_len), None
+    else:
+        raise DataError("no model given: pass a .keras/.h5 file, a spec like lstm:16,dense:4, or --demo lstm")
+    if args.calib:
+        calib = load_dataset(args.calib, model.desc)
+    elif calib is None and args.synthetic_calib:
+        d = model.desc
+        calib = Dataset(np.random.default_rng(0).normal(size=(32, d.seq_len, d.input_size)).astype(np.float32),
+                        None, "synthetic (random normal)")
+    return model, calib
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("convert", help="convert to TFLite / ONNX and validate every artifact",
+                       description="Convert a Keras LSTM/GRU model to TFLite and ONNX in the requested variants and "
+                                   "quantizations; run each artifact and compare it with the Keras float model.")
+    add_model_args(p)
+    p.add_argument("--quant", type=_csv(rules.QUANTS), default=["float32", "int8"],
+                   help="comma list of float32,float16,dynamic,int8,int16x8 or all (default float32,int8)")
+    p.add_argument("--variant", type=_csv(rules.VARIANTS), default=["sequence"],
+                   help="comma list of sequence,unrolled,stateful or all (default sequence)")
+    p.add_argument("--format", type=_csv(rules.FORMATS), default=["tflite"], help="tflite,onnx or all (default tflite)")
+    p.add_argument("--validation", help="validation data (.npy/.npz); default: the calibration data")
+    p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..progress import Progress
+    from .api import convert
+    from .table import render
+
+    model, calib = resolve_model_and_calib(args)
+    val = load_dataset(args.validation, model.desc) if args.validation else getattr(model, "validation", None)
+    total = len(args.quant) * len(args.variant) * len(args.format)
+    with Progress(total * 2, "convert", enabled=not args.json) as bar:
+        manifest = convert(model, args.out, args.format, args.variant, args.quant, calib=calib, validation=val,
+                           progress=bar.step)
+    if args.json:
+        json.dump(manifest.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(render(manifest))
+        print(f"\nmanifest: {args.out}/manifest.json")
+    return 0

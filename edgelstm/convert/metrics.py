@@ -1,0 +1,24 @@
+"""Error of an artifact's outputs against the Keras float model."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
+            output_scale: float | None = None) -> dict:
+    got = got.reshape(want.shape).astype(np.float64)
+    want = want.astype(np.float64)
+    diff = got - want
+    a, b = got.reshape(len(got), -1), want.reshape(len(want), -1)
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(denom > 0, (a * b).sum(axis=1) / np.maximum(denom, 1e-30), 1.0)
+    m = {"max_abs_error": float(np.abs(diff).max()),
+         "rmse": float(np.sqrt((diff ** 2).mean())),
+         "cosine_similarity": float(cos.min()),
+         "samples": int(len(got))}
+    if output_scale:
+        m["max_abs_error_lsb"] = float(np.abs(diff).max() / output_scale)
+    if labels is not None and want.ndim == 2 and want.shape[1] > 1:
+        m["accuracy"] = float((got.argmax(axis=1) == labels).mean())
+        m["keras_accuracy"] = float((want.argmax(axis=1) == labels).mean())
+    return m

@@ -1,0 +1,34 @@
+"""Edits of converted .tflite flatbuffers."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def set_sequence_length(tflite: bytes, old_t: int, new_t: int) -> bytes:
+    """Rewrite every (1, old_t, n) tensor of a fused-LSTM model to (1, new_t, n).
+
+    The fused UNIDIRECTIONAL_SEQUENCE_LSTM keeps h and c in variable tensors and
+    takes its time dimension from its input, so the result steps new_t
+    timesteps per invoke with the quantization calibrated on whole sequences:
+    invoking it T times with new_t = 1 gives the sequence model's output byte
+    for byte.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(tflite))
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            for attr in ("shape", "shapeSignature"):
+                shape = getattr(t, attr)
+                if shape is not None and len(shape) == 3 and shape[0] == 1 and shape[1] == old_t:
+                    setattr(t, attr, np.array([1, new_t, shape[2]], dtype=np.int32))
+        for op in sg.operators:  # RESHAPE targets that spell out the time dimension
+            for i in op.inputs[1:2] if len(op.inputs) > 1 else []:
+                t = sg.tensors[i]
+                buf = model.buffers[t.buffer].data if t.buffer else None
+                if buf is not None and t.type == 2 and len(buf) == 12:  # int32 (1, T, n) constant
+                    v = np.frombuffer(bytes(buf), np.int32).copy()
+                    if v[0] == 1 and v[1] == old_t:
+                        v[1] = new_t
+                        model.buffers[t.buffer].data = np.frombuffer(v.tobytes(), np.uint8)
+    return bytes(fbu.convert_object_to_bytearray(model))

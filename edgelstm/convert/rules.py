@@ -1,0 +1,35 @@
+"""Which format x variant x quant combinations work, in one place (no TensorFlow import).
+
+Checked before any conversion starts, and again by the converters themselves.
+"""
+from __future__ import annotations
+
+from ..errors import UnsupportedCombination
+from ..ir import ModelDesc
+
+FORMATS = ("tflite", "onnx")
+VARIANTS = ("sequence", "unrolled", "stateful")
+QUANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
+ONNX_QUANTS = ("float32", "dynamic", "int8")
+
+
+def uses_fused_lstm(desc: ModelDesc, fmt: str, variant: str) -> bool:
+    """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op."""
+    return fmt == "tflite" and variant in ("sequence", "stateful") and desc.cells == {"lstm"}
+
+
+def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
+    """Raise UnsupportedCombination naming why, and what to use instead."""
+    for value, allowed, what in ((fmt, FORMATS, "format"), (variant, VARIANTS, "variant"), (quant, QUANTS, "quant")):
+        if value not in allowed:
+            raise UnsupportedCombination(f"unknown --{what} {value}; choose from {', '.join(allowed)}")
+    if variant == "stateful" and desc.has_bidirectional:
+        raise UnsupportedCombination("Bidirectional layers need the whole sequence and cannot stream one step at a "
+                                     "time; use --variant sequence or unrolled")
+    if quant == "int16x8" and uses_fused_lstm(desc, fmt, variant):
+        raise UnsupportedCombination(
+            f"int16x8 is not supported for the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (TF 2.21: 'Quantization to 16x8-bit "
+            f"not yet supported'); use --quant int8 for --variant {variant}, or --variant unrolled --quant int16x8")
+    if fmt == "onnx" and quant not in ONNX_QUANTS:
+        raise UnsupportedCombination(f"--quant {quant} is not offered for ONNX (onnxruntime quantizes to dynamic or "
+                                     f"static int8); use --format tflite for {quant}, or float32/dynamic/int8 for ONNX")

@@ -1,0 +1,110 @@
+"""Calibration / validation data, and the bundled BasicMotions demo set."""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .ir import ModelDesc
+
+BASICMOTIONS_CLASSES = ("Standing", "Running", "Walking", "Badminton")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """x: float32 (N, T, F); y: int labels (N,) or None."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, n: int) -> "Dataset":
+        return Dataset(self.x[:n], None if self.y is None else self.y[:n], self.source)
+
+
+def load_dataset(path: str | Path, desc: ModelDesc | None = None) -> Dataset:
+    """Read ``.npy`` (N, T, F) or ``.npz`` with ``x`` (and optional ``y``) and check it fits ``desc``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"data file not found: {p}; pass a .npy array of shape (N, T, F) or a .npz with 'x'")
+    try:
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                if "x" not in z.files:
+                    raise DataError(f"{p.name} has arrays {sorted(z.files)} but no 'x'; save it with np.savez(path, x=..., y=...)")
+                x, y = z["x"], (z["y"] if "y" in z.files else None)
+        else:
+            x, y = np.load(p, allow_pickle=False), None
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read {p.name} as numpy data ({exc}); save it with np.save / np.savez") from None
+    return check_dataset(Dataset(np.asarray(x), None if y is None else np.asarray(y), str(p)), desc)
+
+
+def check_dataset(ds: Dataset, desc: ModelDesc | None) -> Dataset:
+    x = ds.x
+    name = Path(ds.source).name or "data"
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"{name} has dtype {x.dtype}; it must be numeric float data of shape (N, T, F)")
+    if x.ndim != 3:
+        hint = f" (N, {desc.seq_len}, {desc.input_size})" if desc else " (N, T, F)"
+        raise DataError(f"{name} has shape {x.shape}; it must be 3-D{hint}")
+    if desc is not None and (x.shape[1], x.shape[2]) != (desc.seq_len, desc.input_size):
+        raise DataError(f"{name} has shape {x.shape} but model '{desc.name}' expects (N, {desc.seq_len}, "
+                        f"{desc.input_size}); pass data with that shape or --seq-len {x.shape[1]} if the model allows it")
+    if x.shape[0] == 0:
+        raise DataError(f"{name} holds no samples; pass at least one (N >= 1)")
+    if not np.isfinite(x).all():
+        raise DataError(f"{name} contains NaN or Inf values; clean the data before calibrating")
+    y = ds.y
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{name}: labels 'y' have shape {y.shape}; expected ({len(x)},) integer class ids")
+        y = y.astype(np.int64)
+    return Dataset(x.astype(np.float32), y, ds.source)
+
+
+def _parse_ts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a UEA/UCR ``.ts`` file (equal length, multivariate, class labels)."""
+    labels: tuple[str, ...] = ()
+    rows: list[np.ndarray] = []
+    ys: list[int] = []
+    in_data = False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            low = line.lower()
+            if low.startswith("@classlabel"):
+                labels = tuple(line.split()[2:])
+            elif low.startswith("@data"):
+                in_data = True
+            continue
+        *dims, label = line.split(":")
+        rows.append(np.array([[float(v) for v in d.split(",")] for d in dims], dtype=np.float32))
+        ys.append(labels.index(label))
+    x = np.stack(rows).transpose(0, 2, 1)  # (N, channels, T) -> (N, T, channels)
+    return x, np.array(ys, dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def basicmotions() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """BasicMotions (UEA archive): 6-channel IMU, 100 steps, 4 classes.
+
+    Returns (x_train, y_train, x_test, y_test), x as float32 (N, 100, 6).
+    """
+    pkg = resources.files("edgelstm") / "data"
+    xtr, ytr = _parse_ts((pkg / "BasicMotions_TRAIN.ts").read_text())
+    xte, yte = _parse_ts((pkg / "BasicMotions_TEST.ts").read_text())
+    return xtr, ytr, xte, yte

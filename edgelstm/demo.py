@@ -1,0 +1,94 @@
+"""The demo: small LSTM and GRU classifiers trained on BasicMotions, and ``edgelstm demo``.
+
+Inputs are standardised per channel with the training set's mean and std (the
+stats are saved beside the model: firmware must apply the same scaling).
+Models are cached in $EDGELSTM_CACHE (default ~/.cache/edgelstm) keyed by kind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Dataset, basicmotions
+
+DEMO_UNITS = {"lstm": 16, "gru": 16}
+EPOCHS = 60
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDGELSTM_CACHE", Path.home() / ".cache" / "edgelstm"))
+
+
+def normalised_basicmotions() -> tuple[Dataset, Dataset, dict]:
+    xtr, ytr, xte, yte = basicmotions()
+    mean, std = xtr.mean(axis=(0, 1)), xtr.std(axis=(0, 1)) + 1e-6
+    norm = {"mean": mean.tolist(), "std": std.tolist()}
+    return (Dataset(((xtr - mean) / std).astype(np.float32), ytr, "BasicMotions train (standardised)"),
+            Dataset(((xte - mean) / std).astype(np.float32), yte, "BasicMotions test (standardised)"), norm)
+
+
+def train_demo(kind: str, path: Path) -> None:
+    """Train the demo classifier with Keras 3 and save it to path (.keras)."""
+    import keras
+
+    train, test, norm = normalised_basicmotions()
+    keras.utils.set_random_seed(0)
+    rnn = keras.layers.LSTM if kind == "lstm" else keras.layers.GRU
+    model = keras.Sequential([keras.Input((100, 6), name="imu"), rnn(DEMO_UNITS[kind], name=kind),
+                              keras.layers.Dense(4, activation="softmax", name="activity")], name=f"demo_{kind}")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(train.x, train.y, epochs=EPOCHS, batch_size=8, verbose=0, shuffle=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.keras")
+    model.save(tmp)
+    tmp.rename(path)
+    path.with_suffix(".norm.json").write_text(json.dumps(norm))
+
+
+def demo_model_path(kind: str) -> Path:
+    path = cache_dir() / f"demo_{kind}.keras"
+    if not path.exists():
+        train_demo(kind, path)
+    return path
+
+
+def demo_model(kind: str) -> Any:
+    """The trained demo model as a LoadedModel, with calibration (train) and validation (test) data."""
+    from .load import load_model
+
+    model = load_model(demo_model_path(kind))
+    train, test, _ = normalised_basicmotions()
+    model.calib, model.validation = train, test
+    return model
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="train the demo LSTM and GRU on BasicMotions and run the pipeline",
+                       description="Train small LSTM and GRU activity classifiers on the bundled BasicMotions IMU data "
+                                   "and convert them to every variant, TFLite and ONNX, float32 and int8.")
+    p.add_argument("-o", "--out", default="demo", help="output folder (default demo/)")
+    p.add_argument("--kind", default="lstm,gru", help="lstm, gru or lstm,gru")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .convert.api import convert
+    from .convert.table import render
+    from .progress import Progress
+
+    for kind in [k.strip() for k in args.kind.split(",") if k.strip()]:
+        model = demo_model(kind)
+        out = Path(args.out) / kind
+        with Progress(24, f"demo {kind}") as bar:
+            manifest = convert(model, out, ("tflite", "onnx"), ("sequence", "unrolled", "stateful"),
+                               ("float32", "int8"), calib=model.calib, validation=model.validation, progress=bar.step)
+        print(f"== demo {kind}: {model.desc.summary()['params']} parameters -> {out}/")
+        print(render(manifest))
+        (out / "calib.npy").parent.mkdir(parents=True, exist_ok=True)
+        np.save(out / "calib.npy", model.calib.x)
+    return 0

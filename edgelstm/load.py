@@ -1,0 +1,295 @@
+"""load: a Keras file (Keras 3 or tf_keras) or a spec string -> ModelDesc.
+
+The ModelDesc is checked against the Keras model itself: the numpy forward
+pass of the description must reproduce Keras' output, so any layer option we
+do not model (or a non-linear topology) is caught here, not in a converter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import reference
+from .errors import ModelError
+from .ir import (DENSE_ACTIVATIONS, BidirectionalLayer, DenseLayer, Layer, ModelDesc,
+                 RecurrentLayer)
+
+SUPPORTED_LAYERS = ("LSTM", "GRU", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout", "InputLayer")
+_IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    desc: ModelDesc
+    keras_model: Any  # the user's model (Keras 3 or tf_keras), used as the float reference
+    flavour: str  # "keras3" | "tf_keras" | "spec"
+    path: str = ""
+    calib: Any = None  # Dataset bundled with the model (demo models)
+    validation: Any = None  # Dataset with labels (demo models)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The Keras float model's output on x (N, T, F), float32."""
+        out = self.keras_model(np.asarray(x, dtype=np.float32), training=False)
+        return np.asarray(out, dtype=np.float32)
+
+
+def detect_flavour(path: Path) -> str:
+    """'keras3' or 'tf_keras' from the file's own metadata."""
+    if path.suffix == ".h5":
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                version = f.attrs.get("keras_version", b"")
+        except OSError as exc:
+            raise ModelError(f"{path.name} is not a readable HDF5 Keras model ({exc}); re-save it with model.save()") from None
+        version = version.decode() if isinstance(version, bytes) else str(version)
+        return "keras3" if version.startswith("3") else "tf_keras"
+    if path.suffix == ".keras":
+        try:
+            with zipfile.ZipFile(path) as z:
+                meta = json.loads(z.read("metadata.json"))
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError):
+            raise ModelError(f"{path.name} is not a valid .keras archive (corrupt or truncated); re-save it with "
+                             "model.save('model.keras')") from None
+        return "keras3" if str(meta.get("keras_version", "3")).startswith("3") else "tf_keras"
+    raise ModelError(f"unsupported model file type '{path.suffix}' ({path.name}); pass a .keras or .h5 Keras model, "
+                     "or a spec like lstm:16,dense:4")
+
+
+def _load_keras_file(path: Path) -> tuple[Any, str]:
+    flavour = detect_flavour(path)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if flavour == "keras3":
+            import keras
+
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        else:
+            import tf_keras
+
+            model = tf_keras.models.load_model(path, compile=False)
+    except ModelError:
+        raise
+    except Exception as exc:  # the loaders raise anything from ValueError to TypeError on bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load {path.name} with {flavour} ({first[:200]}); check the file and that it was "
+                         "saved by Keras 3 or tf-keras 2.x") from None
+    return model, flavour
+
+
+def _cfg(layer: Any) -> dict:
+    return layer.get_config()
+
+
+def _activation_name(act: Any) -> str:
+    if isinstance(act, dict):  # Keras 3 may serialise activations as dicts
+        act = act.get("config", {}).get("name", act.get("class_name", ""))
+    return str(act).lower()
+
+
+def _rnn(layer: Any, index: int, input_size: int, backwards: bool | None = None) -> RecurrentLayer:
+    kind = type(layer).__name__
+    cfg = _cfg(layer)
+    cell = "lstm" if kind == "LSTM" else "gru"
+    act, rec_act = _activation_name(cfg.get("activation")), _activation_name(cfg.get("recurrent_activation"))
+    if act != "tanh" or rec_act != "sigmoid":
+        raise ModelError(f"layer {index} '{layer.name}' ({kind}) uses activation={act}, recurrent_activation={rec_act}; "
+                         "only tanh/sigmoid are supported (the int8 kernels of TFLite Micro require them)")
+    if cfg.get("return_state"):
+        raise ModelError(f"layer {index} '{layer.name}' ({kind}) has return_state=True; build the model without it "
+                         "(edgelstm carries state itself in the stateful variant)")
+    if cfg.get("time_major"):
+        raise ModelError(f"layer {index} '{layer.name}' ({kind}) is time_major; use batch-major input")
+    weights = layer.get_weights()
+    units = int(cfg["units"])
+    g = 4 if cell == "lstm" else 3
+    kernel, rec = weights[0], weights[1]
+    reset_after = bool(cfg.get("reset_after", True)) if cell == "gru" else True
+    if cfg.get("use_bias", True):
+        bias = weights[2]
+    else:
+        bias = np.zeros((2, g * units) if (cell == "gru" and reset_after) else (g * units,), np.float32)
+    if kernel.shape != (input_size, g * units):
+        raise ModelError(f"layer {index} '{layer.name}' kernel has shape {kernel.shape}, expected "
+                         f"{(input_size, g * units)}; the model is not a linear chain of supported layers")
+    return RecurrentLayer(
+        name=layer.name, cell=cell, units=units, input_size=input_size,
+        return_sequences=bool(cfg.get("return_sequences", False)),
+        kernel=np.asarray(kernel, np.float32), recurrent_kernel=np.asarray(rec, np.float32),
+        bias=np.asarray(bias, np.float32),
+        go_backwards=bool(cfg.get("go_backwards", False)) if backwards is None else backwards,
+        reset_after=reset_after)
+
+
+def _dense(layer: Any, index: int, input_size: int, time_distributed: bool) -> DenseLayer:
+    cfg = _cfg(layer)
+    act = _activation_name(cfg.get("activation", "linear"))
+    if act not in DENSE_ACTIVATIONS:
+        raise ModelError(f"layer {index} '{layer.name}' (Dense) has activation '{act}'; supported: "
+                         f"{', '.join(DENSE_ACTIVATIONS)}")
+    w = layer.get_weights()
+    kernel = np.asarray(w[0], np.float32)
+    bias = np.asarray(w[1], np.float32) if cfg.get("use_bias", True) else np.zeros(kernel.shape[1], np.float32)
+    if kernel.shape[0] != input_size:
+        raise ModelError(f"layer {index} '{layer.name}' (Dense) takes {kernel.shape[0]} inputs but receives "
+                         f"{input_size}; the model is not a linear chain of supported layers")
+    return DenseLayer(layer.name, int(cfg["units"]), input_size, act, kernel, bias, time_distributed)
+
+
+def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: int | None = None) -> ModelDesc:
+    """Walk a Keras model's layers into a ModelDesc (raises ModelError on anything unsupported)."""
+    shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
+    if shape is None or len(shape) != 3 or len(getattr(model, "inputs", [])) != 1:
+        raise ModelError(f"model '{name}' must have one input of shape (batch, timesteps, features); got {shape}")
+    if len(model.outputs) != 1:
+        raise ModelError(f"model '{name}' has {len(model.outputs)} outputs; edgelstm supports one output")
+    t, f = shape[1], shape[2]
+    if seq_len is not None:
+        if t is not None and int(t) != seq_len:
+            raise ModelError(f"--seq-len {seq_len} conflicts with the model's fixed sequence length {t}")
+        t = seq_len
+    if t is None:
+        raise ModelError(f"model '{name}' has a variable sequence length; pass --seq-len T (microcontroller "
+                         "models run a fixed number of timesteps)")
+    if f is None:
+        raise ModelError(f"model '{name}' has an unknown feature count; build it with a fixed input shape")
+    layers: list[Layer] = []
+    size, is_seq = int(f), True
+    for index, layer in enumerate(model.layers):
+        kind = type(layer).__name__
+        if kind in _IGNORED:
+            continue
+        if kind in ("LSTM", "GRU"):
+            rl = _rnn(layer, index, size)
+            layers.append(rl)
+            size, is_seq = rl.units, rl.return_sequences
+        elif kind == "Bidirectional":
+            inner = type(layer.forward_layer).__name__
+            if inner not in ("LSTM", "GRU"):
+                raise ModelError(f"layer {index} '{layer.name}' is Bidirectional({inner}); only LSTM and GRU are supported")
+            merge = _cfg(layer).get("merge_mode", "concat")
+            if merge not in ("concat", "sum", "mul", "ave"):
+                raise ModelError(f"layer {index} '{layer.name}' has merge_mode={merge}; use concat, sum, mul or ave")
+            fw = _rnn(layer.forward_layer, index, size, backwards=False)
+            bw = _rnn(layer.backward_layer, index, size, backwards=True)
+            bl = BidirectionalLayer(layer.name, fw, bw, merge)
+            layers.append(bl)
+            size, is_seq = bl.output_size, bl.return_sequences
+        elif kind == "Dense":
+            d = _dense(layer, index, size, time_distributed=is_seq)
+            layers.append(d)
+            size = d.units
+        elif kind == "TimeDistributed" and type(layer.layer).__name__ == "Dense":
+            d = _dense(layer.layer, index, size, time_distributed=True)
+            layers.append(d)
+            size = d.units
+        else:
+            raise ModelError(f"layer {index} '{layer.name}' is {kind}, which edgelstm does not support; "
+                             f"supported layers: {', '.join(SUPPORTED_LAYERS)}")
+    if not any(isinstance(l, (RecurrentLayer, BidirectionalLayer)) for l in layers):
+        raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models")
+    for l in layers:
+        arrays = [l.kernel, l.bias] if isinstance(l, DenseLayer) else (
+            [l.kernel, l.recurrent_kernel, l.bias] if isinstance(l, RecurrentLayer) else
+            [l.forward.kernel, l.forward.recurrent_kernel, l.forward.bias,
+             l.backward.kernel, l.backward.recurrent_kernel, l.backward.bias])
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ModelError(f"layer '{l.name}' has NaN or Inf weights; retrain or fix the model before converting")
+    return ModelDesc(name=name, seq_len=int(t), input_size=int(f), layers=tuple(layers), source=source,
+                     keras_flavour=flavour)  # type: ignore[arg-type]
+
+
+def _check_against_keras(loaded: LoadedModel) -> None:
+    """The description must reproduce the Keras model (catches topologies we do not model)."""
+    desc = loaded.desc
+    x = np.random.default_rng(0).normal(size=(2, desc.seq_len, desc.input_size)).astype(np.float32)
+    want = loaded.predict(x)
+    got = reference.forward(desc, x)
+    if want.shape != got.shape or not np.allclose(want, got, atol=1e-4, rtol=1e-3):
+        diff = float(np.max(np.abs(want - got))) if want.shape == got.shape else float("nan")
+        raise ModelError(f"model '{desc.name}' is not a plain chain of supported layers (edgelstm's reading differs "
+                         f"from Keras by {diff:.3g}, shapes {got.shape} vs {want.shape}); simplify the model to "
+                         "Input -> LSTM/GRU/Bidirectional -> Dense")
+
+
+_SPEC_TOKEN = re.compile(r"^(lstm|gru|gru_v1|bilstm|bigru|dense):(\d+)(\+seq)?$")
+
+
+def is_spec(text: str) -> bool:
+    head = text.split("@")[0]
+    return all(_SPEC_TOKEN.match(tok.strip()) for tok in head.split(",")) and not Path(text).exists()
+
+
+def build_spec(spec: str, seed: int = 0) -> Any:
+    """A Keras 3 model from ``lstm:16,dense:4@T/F`` (random weights, fixed seed)."""
+    import keras
+
+    head, _, tail = spec.partition("@")
+    t, _, f = (tail or "100/6").partition("/")
+    seq_len, feats = int(t or 100), int(f or 6)
+    toks = [tok.strip() for tok in head.split(",")]
+    matches = [_SPEC_TOKEN.match(tok) for tok in toks]
+    rnn_idx = [i for i, m in enumerate(matches) if m and m.group(1) != "dense"]
+    keras.utils.set_random_seed(seed)
+    layers: list[Any] = [keras.Input((seq_len, feats), name="input")]
+    for i, m in enumerate(matches):
+        assert m is not None
+        kind, units, keep_seq = m.group(1), int(m.group(2)), bool(m.group(3))
+        if kind == "dense":
+            layers.append(keras.layers.Dense(units, name=f"dense_{i}"))
+            continue
+        rs = keep_seq or i != rnn_idx[-1]
+        base = {"lstm": "lstm", "bilstm": "lstm", "gru": "gru", "bigru": "gru", "gru_v1": "gru"}[kind]
+        opts: dict[str, Any] = {"return_sequences": rs}
+        if kind == "gru_v1":
+            opts["reset_after"] = False
+        cls = keras.layers.LSTM if base == "lstm" else keras.layers.GRU
+        if kind.startswith("bi"):
+            layers.append(keras.layers.Bidirectional(cls(units, **opts), name=f"bi{base}_{i}"))
+        else:
+            layers.append(cls(units, name=f"{kind}_{i}", **opts))
+    model = keras.Sequential(layers, name="spec")
+    # Random biases too, so every weight matters in the checks.
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype) if w.ndim == 1 or w.shape[0] == 2 else w
+                       for w in model.get_weights()])
+    return model
+
+
+def load_model(path_or_spec: str | os.PathLike, seq_len: int | None = None) -> LoadedModel:
+    """Load a Keras 3 / tf_keras model file or build a spec model, and describe it."""
+    text = str(path_or_spec)
+    if is_spec(text):
+        model = build_spec(text)
+        desc = describe_keras(model, "spec", text, "spec", seq_len)
+        loaded = LoadedModel(desc, model, "spec", "")
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}; pass a .keras/.h5 file or a spec like lstm:16,dense:4")
+        model, flavour = _load_keras_file(path)
+        name = _safe_name(path.stem)
+        desc = describe_keras(model, name, str(path), flavour, seq_len)
+        loaded = LoadedModel(desc, model, flavour, str(path))
+    _check_against_keras(loaded)
+    return loaded
+
+
+def _safe_name(stem: str) -> str:
+    name = re.sub(r"[^0-9A-Za-z_]", "_", stem) or "model"
+    return name if not name[0].isdigit() else f"m_{name}"
+
+
+def demo_model(kind: str) -> LoadedModel:
+    """The trained BasicMotions demo model (see edgelstm.demo)."""
+    from .demo import demo_model as _demo
+
+    return _demo(kind)

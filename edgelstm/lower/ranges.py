@@ -1,0 +1,133 @@
+"""Calibration of the lowered graph: min/max of every tagged tensor over all timesteps.
+
+One range per tag (not per timestep), so every timestep of the unrolled graph,
+the step model and the C runtime share one quantization.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..ir import ModelDesc
+from ..reference import sigmoid
+from . import cells
+
+Ranges = dict[str, tuple[float, float]]
+
+
+class NumpyBackend:
+    """Float64 numpy ops on batched (N, features) arrays, recording ranges by tag."""
+
+    def __init__(self) -> None:
+        self.ranges: Ranges = {}
+        self.addends: dict[str, tuple[str, str]] = {}  # ADD output tag -> its two input tags
+        self._tag_of: dict[int, str] = {}
+
+    def _rec(self, tag: str, v: np.ndarray) -> np.ndarray:
+        lo, hi = float(v.min()), float(v.max())
+        old = self.ranges.get(tag)
+        self.ranges[tag] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        self._tag_of[id(v)] = tag
+        return v
+
+    def fc(self, x, kernel, bias, tag):
+        y = x @ kernel
+        return self._rec(tag, y if bias is None else y + bias)
+
+    def add(self, a, b, tag):
+        self.addends[tag] = (self._tag_of.get(id(a), ""), self._tag_of.get(id(b), ""))
+        return self._rec(tag, a + b)
+
+    def sub(self, a, b, tag):
+        return self._rec(tag, a - b)
+
+    def mul(self, a, b, tag):
+        return self._rec(tag, a * b)
+
+    def sigmoid(self, a, tag):
+        return self._rec(tag, sigmoid(a))
+
+    def tanh(self, a, tag):
+        return self._rec(tag, np.tanh(a))
+
+    def activation(self, a, name, tag):
+        if name == "relu":
+            v = np.maximum(a, 0.0)
+        elif name == "sigmoid":
+            v = sigmoid(a)
+        elif name == "tanh":
+            v = np.tanh(a)
+        else:  # softmax
+            e = np.exp(a - a.max(axis=-1, keepdims=True))
+            v = e / e.sum(axis=-1, keepdims=True)
+        return self._rec(tag, v)
+
+    def concat(self, parts, tag):
+        return self._rec(tag, np.concatenate(parts, axis=-1))
+
+    def merge(self, a, b, mode, tag):
+        v = {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
+             "mul": lambda: a * b, "ave": lambda: (a + b) / 2}[mode]()
+        return self._rec(tag, v)
+
+    def state(self, a, tag):
+        return self._rec(tag, a)
+
+
+def calibrate(desc: ModelDesc, x: np.ndarray) -> Ranges:
+    """Run the lowered float graph over x (N, T, F) and return the range of every tag.
+
+    Ranges always include 0 (zero must be exactly representable) and have a
+    minimum width so a constant tensor still quantizes.
+    """
+    be = NumpyBackend()
+    xs = [x[:, t, :].astype(np.float64) for t in range(x.shape[1])]
+    for v in xs:
+        be._rec("input", v)
+
+    def zeros(tag: str, size: int) -> np.ndarray:
+        return be._rec(tag, np.zeros((x.shape[0], size)))
+
+    out = cells.model_sequence(be, desc, xs, zeros)
+    outs: Sequence[np.ndarray] = out if isinstance(out, list) else [out]
+    for v in outs:
+        be._rec("output", v)
+    return {k: _widen(lo, hi) for k, (lo, hi) in saturate(be.ranges, be.addends).items()}
+
+
+#: Inputs beyond these are saturated by the activation (sigmoid(8) = 0.99966, tanh(4) = 0.99933: within
+#: one output step of the int8 LOGISTIC (1/256) and TANH (1/128) kernels).
+SATURATION = {"sigmoid": 8.0, "tanh": 4.0}
+_TANH_GATES = {"cell", "candidate"}
+
+
+def saturate(ranges: Ranges, addends: dict[str, tuple[str, str]]) -> Ranges:
+    """Clip ranges where the activation saturates, exactly.
+
+    A gate pre-activation ``pre = a + b`` feeds sigmoid/tanh, which is flat
+    beyond +-lim: its range is clipped to [-lim, lim]. And when ``a`` exceeds
+    lim + max|b|, pre is saturated whatever b is, so a's range is clipped to
+    +-(lim + max|b|) (and b's likewise; both can never be clipped at once).
+    The same 256 int8 levels then resolve the part of the range that matters.
+    """
+    out = dict(ranges)
+    for tag, (lo, hi) in ranges.items():
+        parts = tag.split(".")
+        if len(parts) != 3 or parts[2] != "pre":
+            continue
+        lim = SATURATION["tanh" if parts[1] in _TANH_GATES else "sigmoid"]
+        out[tag] = (max(lo, -lim), min(hi, lim))
+        a, b = addends.get(tag, ("", ""))
+        if a in ranges and b in ranges:
+            for this, other in ((a, b), (b, a)):
+                bound = lim + max(abs(ranges[other][0]), abs(ranges[other][1]))
+                out[this] = (max(ranges[this][0], -bound), min(ranges[this][1], bound))
+    return out
+
+
+def _widen(lo: float, hi: float) -> tuple[float, float]:
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-6:
+        hi = lo + 1e-6
+    return lo, hi

@@ -1,0 +1,114 @@
+"""TensorFlow backend for the lowered graph (import only inside converter processes).
+
+With ``ranges`` given, every tagged tensor is wrapped in a FakeQuant node pinned
+to its calibrated range: the int8 converter then uses exactly those ranges, one
+per tag, for every timestep. LOGISTIC/TANH/SOFTMAX outputs are left alone (the
+int8 kernels fix their output scale).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..ir import ModelDesc
+from . import cells
+from .ranges import Ranges
+
+
+class TFBackend:
+    def __init__(self, ranges: Ranges | None = None) -> None:
+        self.ranges = ranges
+        self._consts: dict[str, Any] = {}
+
+    def const(self, key: str, value: np.ndarray) -> Any:
+        """One constant per weight, shared by every timestep (else T copies land in the model)."""
+        if key not in self._consts:
+            self._consts[key] = tf.constant(np.asarray(value, np.float32))
+        return self._consts[key]
+
+    def q(self, t: Any, tag: str) -> Any:
+        if self.ranges is None:
+            return t
+        lo, hi = self.ranges[tag]
+        return tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi, num_bits=8, narrow_range=False)
+
+    def fc(self, x, kernel, bias, tag):
+        y = tf.matmul(x, self.const(tag + ".kernel", kernel))
+        if bias is not None:
+            y = y + self.const(tag + ".bias", bias)
+        return self.q(y, tag)
+
+    def add(self, a, b, tag):
+        return self.q(a + b, tag)
+
+    def sub(self, a, b, tag):
+        return self.q(a - b, tag)
+
+    def mul(self, a, b, tag):
+        return self.q(a * b, tag)
+
+    def sigmoid(self, a, tag):
+        return tf.sigmoid(a)
+
+    def tanh(self, a, tag):
+        return tf.tanh(a)
+
+    def activation(self, a, name, tag):
+        if name == "relu":
+            return self.q(tf.nn.relu(a), tag)
+        return {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name](a)
+
+    def concat(self, parts, tag):
+        return self.q(tf.concat(list(parts), axis=-1), tag)
+
+    def merge(self, a, b, mode, tag):
+        v = {"concat": lambda: tf.concat([a, b], -1), "sum": lambda: a + b,
+             "mul": lambda: a * b, "ave": lambda: (a + b) * 0.5}[mode]()
+        return self.q(v, tag)
+
+    def state(self, a, tag):
+        return a  # already quantized under its tag by the op that made it
+
+
+def sequence_function(desc: ModelDesc, ranges: Ranges | None) -> Any:
+    """tf.function x (1, T, F) -> y (1, out) or (1, T, out): the unrolled lowered graph."""
+    be = TFBackend(ranges)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, desc.seq_len, desc.input_size], tf.float32, name="input")])
+    def model(x):
+        xs = [be.q(v, "input") for v in tf.unstack(x, axis=1)]
+        out = cells.model_sequence(be, desc, xs, lambda tag, n: tf.zeros([1, n], tf.float32))
+        y = tf.stack(out, axis=1) if isinstance(out, list) else out
+        return {"output": y}
+
+    return model
+
+
+def step_function(desc: ModelDesc, ranges: Ranges | None) -> Any:
+    """tf.function (x_t (1, F), *states (1, units)) -> {"output", "<state tag>"...}: one timestep."""
+    be = TFBackend(ranges)
+    order = state_order(desc)
+    sig = [tf.TensorSpec([1, desc.input_size], tf.float32, name="input")]
+    sig += [tf.TensorSpec([1, n], tf.float32, name=state_name(t)) for t, n in order]
+
+    @tf.function(input_signature=sig)
+    def model(x, *states):
+        xq = be.q(x, "input")
+        by_tag = {t: be.q(s, t) for s, (t, _) in zip(states, order)}
+        y, new = cells.model_step(be, desc, xq, [by_tag[t] for t, _ in cells.state_tags(desc)])
+        out = {"output": y}
+        out.update({state_name(t) + "_out": s for s, (t, _) in zip(new, cells.state_tags(desc))})
+        return out  # flattened in sorted key order: output, then states in state_order
+
+    return model
+
+
+def state_name(tag: str) -> str:
+    return "state_" + tag.replace(".", "_")
+
+
+def state_order(desc: ModelDesc) -> list[tuple[str, int]]:
+    """State tensors of the step model in input (and output) order: sorted by name."""
+    return sorted(cells.state_tags(desc), key=lambda ts: state_name(ts[0]))
