@@ -16,9 +16,6 @@ from .errors import EdgeLSTMError
 #: Stage modules with a ``register`` function, in pipeline order.
 COMMAND_MODULES = (
     "edgelstm.convert.command",
-    "edgelstm.profile.command",
-    "edgelstm.export.command",
-    "edgelstm.run.command",
     "edgelstm.demo",
 )
 

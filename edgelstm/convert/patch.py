@@ -32,3 +32,20 @@ def set_sequence_length(tflite: bytes, old_t: int, new_t: int) -> bytes:
                         v[1] = new_t
                         model.buffers[t.buffer].data = np.frombuffer(v.tobytes(), np.uint8)
     return bytes(fbu.convert_object_to_bytearray(model))
+
+
+def shorten_tensor_names(tflite: bytes) -> bytes:
+    """Replace the converter's long internal tensor names ('MatMul_12;add_7;...') with 't<index>'.
+
+    An unrolled graph has thousands of tensors; their names were most of the file.
+    Inputs and outputs keep their names (the signature refers to them).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(tflite))
+    for sg in model.subgraphs:
+        keep = set(int(i) for i in sg.inputs) | set(int(i) for i in sg.outputs)
+        for i, t in enumerate(sg.tensors):
+            if i not in keep:
+                t.name = f"t{i}".encode()
+    return bytes(fbu.convert_object_to_bytearray(model))

@@ -124,4 +124,6 @@ def convert_tflite(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarra
 
             data = set_sequence_length(data, desc.seq_len, 1)
         return data
-    return _lowered(desc, variant, quant, calib_x)
+    from .patch import shorten_tensor_names
+
+    return shorten_tensor_names(_lowered(desc, variant, quant, calib_x))

@@ -34,12 +34,17 @@ def main(jobdir: str) -> int:
     from .tflite import convert_tflite
 
     status = open(d / "status", "a", buffering=1)
+    crash_on = os.environ.get("EDGELSTM_CRASH_ON_JOB")  # fault injection for the crash-isolation test
     for key, fmt, variant, quant in jobs:
         if key in skip:
             continue
         status.write(f"start {key}\n")
         status.flush()
         os.fsync(status.fileno())
+        if key == crash_on:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
         try:
             fn = convert_tflite if fmt == "tflite" else convert_onnx
             data = fn(desc, variant, quant, calib_x)

@@ -35,7 +35,8 @@ class TFBackend:
         return tf.quantization.fake_quant_with_min_max_args(t, min=lo, max=hi, num_bits=8, narrow_range=False)
 
     def fc(self, x, kernel, bias, tag):
-        y = tf.matmul(x, self.const(tag + ".kernel", kernel))
+        # FULLY_CONNECTED layout (units, in): the converter then shares one weight buffer across timesteps.
+        y = tf.matmul(x, self.const(tag + ".kernel", np.asarray(kernel).T), transpose_b=True)
         if bias is not None:
             y = y + self.const(tag + ".bias", bias)
         return self.q(y, tag)

@@ -1,0 +1,101 @@
+"""Session fixtures: the demo models are trained and converted once per test session.
+
+The demo models are saved as Keras 3 .keras files and converted through the real
+CLI (``edgelstm convert model.keras --calib calib.npy``), as a user would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Quiet TF, and train the demo models afresh in a per-session cache.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "EDGELSTM_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["EDGELSTM_CACHE"] = tempfile.mkdtemp(prefix="edgelstm-test-cache-")
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the installed ``edgelstm`` console script."""
+    exe = Path(sys.executable).with_name("edgelstm")
+    proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"edgelstm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_data():
+    from edgelstm.data import basicmotions
+
+    return basicmotions()
+
+
+@pytest.fixture(scope="session")
+def lstm_model():
+    from edgelstm.load import demo_model
+
+    return demo_model("lstm")
+
+
+@pytest.fixture(scope="session")
+def gru_model():
+    from edgelstm.load import demo_model
+
+    return demo_model("gru")
+
+
+@pytest.fixture(scope="session")
+def calib(lstm_model):
+    return lstm_model.calib
+
+
+@pytest.fixture(scope="session")
+def user_files(tmp_path_factory, lstm_model, gru_model):
+    """What a user has: two Keras 3 .keras files, calibration .npy and labelled validation .npz."""
+    d = tmp_path_factory.mktemp("user")
+    files = {}
+    for kind, m in (("lstm", lstm_model), ("gru", gru_model)):
+        dst = d / f"har_{kind}.keras"
+        dst.write_bytes(Path(m.path).read_bytes())
+        files[kind] = dst
+    np.save(d / "calib.npy", lstm_model.calib.x)
+    np.savez(d / "val.npz", x=lstm_model.validation.x, y=lstm_model.validation.y)
+    files["calib"], files["val"] = d / "calib.npy", d / "val.npz"
+    return files
+
+
+def _convert_all(tmp_path_factory, user_files, kind: str):
+    from edgelstm.convert.api import Manifest
+
+    out = tmp_path_factory.mktemp(f"{kind}_artifacts")
+    run_cli("convert", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
+            str(user_files["val"]), "--variant", "all", "--quant", "float32,int8", "--format", "tflite,onnx",
+            "-o", str(out))
+    data = json.loads((out / "manifest.json").read_text())
+    manifest = Manifest(model=data["model"], artifacts=data["artifacts"], notes=data["notes"])
+    for art in manifest.artifacts:
+        art["path"] = str(out / art["path"])
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def lstm_artifacts(tmp_path_factory, user_files):
+    """Manifest of the demo LSTM: 3 variants x {float32, int8} x {tflite, onnx}, paths absolute."""
+    return _convert_all(tmp_path_factory, user_files, "lstm")
+
+
+@pytest.fixture(scope="session")
+def gru_artifacts(tmp_path_factory, user_files):
+    return _convert_all(tmp_path_factory, user_files, "gru")
