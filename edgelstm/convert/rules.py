@@ -5,7 +5,7 @@ Checked before any conversion starts, and again by the converters themselves.
 from __future__ import annotations
 
 from ..errors import UnsupportedCombination
-from ..ir import ModelDesc
+from ..ir import BidirectionalLayer, ModelDesc
 
 FORMATS = ("tflite", "onnx")
 VARIANTS = ("sequence", "unrolled", "stateful")
@@ -30,6 +30,16 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
         raise UnsupportedCombination(
             f"int16x8 is not supported for the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (TF 2.21: 'Quantization to 16x8-bit "
             f"not yet supported'); use --quant int8 for --variant {variant}, or --variant unrolled --quant int16x8")
+    if fmt == "onnx" and variant == "sequence" and quant == "int8" and _has_gru_v1(desc):
+        raise UnsupportedCombination(
+            "GRU(reset_after=False) becomes an ONNX Loop (tf2onnx maps only reset_after=True to the GRU op) and "
+            "onnxruntime's static quantizer cannot quantize Loop bodies; use --variant unrolled or stateful for ONNX int8")
     if fmt == "onnx" and quant not in ONNX_QUANTS:
         raise UnsupportedCombination(f"--quant {quant} is not offered for ONNX (onnxruntime quantizes to dynamic or "
                                      f"static int8); use --format tflite for {quant}, or float32/dynamic/int8 for ONNX")
+
+
+def _has_gru_v1(desc: ModelDesc) -> bool:
+    layers = [l for rl in desc.recurrent_layers
+              for l in ((rl.forward, rl.backward) if isinstance(rl, BidirectionalLayer) else (rl,))]
+    return any(l.cell == "gru" and not l.reset_after for l in layers)

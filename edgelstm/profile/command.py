@@ -67,9 +67,16 @@ def run(args: argparse.Namespace) -> int:
 
             loaded = demo_model(args.demo)
         elif args.model:
+            from ..errors import ModelError
             from ..load import load_model
 
-            loaded = load_model(args.model, seq_len=args.seq_len)
+            try:
+                loaded = load_model(args.model, seq_len=args.seq_len)
+            except ModelError as exc:
+                # A fixed-length model profiled at another T ("what if"): counts hold for any T.
+                if args.seq_len is None or "conflicts with" not in str(exc):
+                    raise
+                loaded = load_model(args.model)
         else:
             raise DataError("no model given: pass a .keras/.h5 file, a spec like lstm:16,dense:4, or --demo lstm")
         bar.step("loaded")

@@ -66,44 +66,31 @@ def count_tflite(model: bytes | str | Path) -> dict[str, Any]:
         macs += m
         if m:
             per_op.append({"op": name, "macs": m})
-    return {"format": "tflite", "macs": macs, "ops": dict(ops), "elementwise": dict(elementwise), "mac_ops": per_op}
+    return {"format": "tflite", "macs": macs, "ops": dict(ops), "elementwise": dict(elementwise), "mac_ops": per_op,
+            "loops": []}
 
 
-def _onnx_shapes(model: Any) -> dict[str, tuple[int, ...]]:
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(model)
-    out: dict[str, tuple[int, ...]] = {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+def _graph_shapes(graph: Any, out: dict[str, tuple[int, ...]]) -> None:
+    for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
         dims = vi.type.tensor_type.shape.dim
         if dims and all(d.HasField("dim_value") for d in dims):
             out[vi.name] = tuple(int(d.dim_value) for d in dims)
-    for init in inferred.graph.initializer:
+    for init in graph.initializer:
         out[init.name] = tuple(int(d) for d in init.dims)
-    for node in inferred.graph.node:  # Constant nodes carry weights in some exports
-        if node.op_type == "Constant":
+    for node in graph.node:
+        if node.op_type == "Constant":  # Constant nodes carry weights in some exports
             for a in node.attribute:
                 if a.name == "value":
                     out[node.output[0]] = tuple(int(d) for d in a.t.dims)
-    return out
+        for a in node.attribute:  # Loop / Scan / If bodies
+            if a.type == a.GRAPH:
+                _graph_shapes(a.g, out)
 
 
-def count_onnx(model: bytes | str | Path) -> dict[str, Any]:
-    """Same as count_tflite for an ONNX graph."""
-    import onnx
-
-    try:
-        m = onnx.load_from_string(Path(model).read_bytes() if isinstance(model, (str, Path)) else model)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise ModelError(f"cannot read the ONNX graph ({str(exc).strip()[:160]}); pass a .onnx written by "
-                         "edgelstm convert") from None
-    shapes = _onnx_shapes(m)
-    macs = 0
-    ops: Counter[str] = Counter()
-    elementwise: Counter[str] = Counter()
-    per_op: list[dict[str, Any]] = []
-    for node in m.graph.node:
-        ops[node.op_type] += 1
+def _count_onnx_graph(graph: Any, shapes: dict[str, tuple[int, ...]], acc: dict[str, Any], scale: int) -> None:
+    """Accumulate MACs/elementwise of graph; ``scale`` multiplies work inside loop bodies (1 per iteration)."""
+    for node in graph.node:
+        acc["ops"][node.op_type] += 1
         k = 0
         if node.op_type in _ONNX_RNNS:
             x, w, r = (shapes.get(n) for n in node.input[:3])
@@ -116,16 +103,42 @@ def count_onnx(model: bytes | str | Path) -> dict[str, Any]:
             if a is None or y is None:
                 raise ModelError(f"ONNX {node.op_type} '{node.name}' has unknown shapes; export with fixed shapes")
             trans_a = any(at.name == "transA" and at.i for at in node.attribute)
-            inner = a[-2] if trans_a else a[-1]
-            k = int(np.prod(y)) * inner
+            k = int(np.prod(y)) * (a[-2] if trans_a else a[-1])
         elif node.op_type in _ONNX_ELEMENTWISE:
             y = shapes.get(node.output[0])
             if y is not None:
-                elementwise[_ONNX_ELEMENTWISE[node.op_type]] += int(np.prod(y))
-        macs += k
+                acc["elementwise"][_ONNX_ELEMENTWISE[node.op_type]] += int(np.prod(y)) * scale
+        elif node.op_type == "Loop":
+            # A tf2onnx while loop: its trip count is data-dependent (a Less condition), so the body is
+            # counted once per iteration and reported apart; callers multiply by the known T.
+            body = next(a.g for a in node.attribute if a.name == "body")
+            inner = {"ops": Counter(), "elementwise": Counter(), "macs": 0, "mac_ops": [], "loops": []}
+            _count_onnx_graph(body, shapes, inner, 1)
+            acc["ops"].update(inner["ops"])
+            acc["loops"].append({"name": node.name, "body_macs": inner["macs"],
+                                 "body_elementwise": dict(inner["elementwise"])})
+        k *= scale
+        acc["macs"] += k
         if k:
-            per_op.append({"op": node.op_type, "macs": k})
-    return {"format": "onnx", "macs": macs, "ops": dict(ops), "elementwise": dict(elementwise), "mac_ops": per_op}
+            acc["mac_ops"].append({"op": node.op_type, "macs": k})
+
+
+def count_onnx(model: bytes | str | Path) -> dict[str, Any]:
+    """Same as count_tflite for an ONNX graph; ``loops`` lists per-iteration work of Loop bodies."""
+    import onnx
+
+    try:
+        m = onnx.load_from_string(Path(model).read_bytes() if isinstance(model, (str, Path)) else model)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelError(f"cannot read the ONNX graph ({str(exc).strip()[:160]}); pass a .onnx written by "
+                         "edgelstm convert") from None
+    inferred = onnx.shape_inference.infer_shapes(m)
+    shapes: dict[str, tuple[int, ...]] = {}
+    _graph_shapes(inferred.graph, shapes)
+    acc: dict[str, Any] = {"ops": Counter(), "elementwise": Counter(), "macs": 0, "mac_ops": [], "loops": []}
+    _count_onnx_graph(inferred.graph, shapes, acc, 1)
+    return {"format": "onnx", "macs": acc["macs"], "ops": dict(acc["ops"]), "elementwise": dict(acc["elementwise"]),
+            "mac_ops": acc["mac_ops"], "loops": acc["loops"]}
 
 
 def count_graph(path: str | Path) -> dict[str, Any]:

@@ -72,6 +72,9 @@ def render(report: dict[str, Any], plots: dict[str, bytes]) -> str:
         f"parameters {rep.fmt_bytes(wb['qparam_bytes'])}; activations {rep.fmt_bytes(tot['activation_bytes'])}, "
         f"state {rep.fmt_bytes(tot['state_bytes'])}, scratch {rep.fmt_bytes(tot['scratch_bytes'])}.</p>",
         "<h2>Latency vs sequence length</h2>", _img("plot-seqlen", plots["seqlen"], "latency vs sequence length"),
+        # Lets a headless browser check (``--dump-dom``) that every plot decoded: body[data-plots-loaded].
+        "<script>window.addEventListener('load',function(){document.body.setAttribute('data-plots-loaded',"
+        "Array.prototype.filter.call(document.images,function(i){return i.naturalWidth>0;}).length);});</script>",
         "</body></html>",
     ]
     return "\n".join(parts)

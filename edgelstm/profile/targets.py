@@ -104,7 +104,10 @@ def load_target(name_or_path: str) -> Target:
         raise TargetError(f"{path.name} is not valid TOML ({exc}); fix the syntax") from None
     cycles: dict[str, dict[str, float]] = {}
     for dt in CYCLE_DTYPES:
-        cycles[dt] = {k: float(_get(data, f"cycles.{dt}.{k}", path, positive=k != "relu")) for k in CYCLE_KEYS}
+        cycles[dt] = {k: float(_get(data, f"cycles.{dt}.{k}", path, positive=k == "mac")) for k in CYCLE_KEYS}
+        for k, v in cycles[dt].items():
+            if v < 0:
+                raise TargetError(f"{path.name}: key 'cycles.{dt}.{k}' must be >= 0, got {v:g}")
     energy = {k: float(_get(data, f"energy_pj.{k}", path)) for k in ENERGY_KEYS}
     cal = data.get("calibration", {})
     if not isinstance(cal, dict):
