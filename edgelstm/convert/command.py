@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(render(manifest))
-        print(f"\nmanifest: {args.out}/manifest.json")
+        print(f"\nmanifest: {Path(args.out) / 'manifest.json'}")
     return 0
