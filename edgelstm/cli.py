@@ -16,6 +16,7 @@ from .errors import EdgeLSTMError
 #: Stage modules with a ``register`` function, in pipeline order.
 COMMAND_MODULES = (
     "edgelstm.convert.command",
+    "edgelstm.profile.command",
     "edgelstm.demo",
 )
 

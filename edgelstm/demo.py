@@ -64,7 +64,7 @@ def demo_model_path(kind: str) -> Path:
     import hashlib
 
     settings = f"{kind}-{DEMO_UNITS[kind]}-{EPOCHS}-{LEARNING_RATE[kind]}-{CLIP_SIGMA}"
-    path = cache_dir() / f"demo_{kind}_{hashlib.sha256(settings.encode()).hexdigest()[:8]}.keras"
+    path = cache_dir() / hashlib.sha256(settings.encode()).hexdigest()[:12] / f"demo_{kind}.keras"
     if not path.exists():
         train_demo(kind, path)
     return path
