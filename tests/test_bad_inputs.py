@@ -103,3 +103,10 @@ def test_npz_without_x(tmp_path, out, user_files):
     np.savez(tmp_path / "d.npz", data=np.zeros((2, 100, 6)))
     proc = run_cli("convert", str(user_files["lstm"]), "--calib", str(tmp_path / "d.npz"), "-o", str(out), check=False)
     _assert_clean_failure(proc, out, "no 'x'")
+
+
+def test_converted_model_that_litert_cannot_prepare(out):
+    # The TF 2.21 converter emits an int16 UNPACK that LiteRT aborts on: isolated, it is a clear error.
+    proc = run_cli("convert", "gru:8,dense:3@20/4", "--synthetic-calib", "--quant", "int16x8", "--variant",
+                   "unrolled", "-o", str(out), check=False)
+    _assert_clean_failure(proc, out, "does not run in litert", "SIGABRT")

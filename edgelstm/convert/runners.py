@@ -175,6 +175,42 @@ def run_artifact(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_
     return run_sequence(engine, x)
 
 
-def engine_io(kind: str, data: bytes) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    e: Any = make_engine(kind, data)
-    return e.inputs, e.outputs
+def run_isolated(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_sequence: bool,
+                 timeout_s: float = 600) -> tuple[np.ndarray, dict]:
+    """run_artifact in a child process: (outputs, {"inputs": [...], "outputs": [...]}).
+
+    Raises RuntimeError with the interpreter's own message if it aborts or fails.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix=f"edgelstm-{kind}-") as tmp:
+        d = Path(tmp)
+        (d / "model.bin").write_bytes(data)
+        np.savez(d / "job.npz", kind=kind, x=x, variant=variant, output_is_sequence=output_is_sequence)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "edgelstm.convert.engine_child", str(d)],
+                                  capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{kind} did not finish within {timeout_s:.0f} s") from None
+        if proc.returncode != 0 or not (d / "out.npy").exists():
+            raise RuntimeError(_failure_line(proc.stderr, proc.returncode))
+        return np.load(d / "out.npy"), json.loads((d / "io.json").read_text())
+
+
+def _failure_line(stderr: str, returncode: int) -> str:
+    """The most telling line of an interpreter's dying words."""
+    lines = [l.strip() for l in stderr.splitlines()
+             if l.strip() and not l.strip().startswith(("INFO:", "WARNING:", "Traceback", "File "))]
+    for key in ("failed to prepare", "was not true", "Error", "error"):
+        for l in lines:
+            if key in l:
+                return l[:200]
+    if returncode < 0:
+        import signal
+
+        return f"the interpreter aborted with {signal.Signals(-returncode).name} while preparing the model"
+    return (lines[-1] if lines else f"exit code {returncode}")[:200]
