@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -135,14 +137,19 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
             data = blobs[job.key]
             name = f"{desc.name}_{job.variant}_{job.quant}{_EXT[job.format]}"
             (staging / name).write_bytes(data)
-            art: dict[str, Any] = {
+            manifest.artifacts.append({
                 "path": name, "format": job.format, "variant": job.variant, "quant": job.quant,
                 "size_bytes": len(data), "ops": _ops(job.format, data), "inputs": [], "outputs": [],
-                "notes": _variant_notes(desc, job.format, job.variant, job.quant)}
-            _validate(art, data, desc.output_is_sequence, val, want)
-            manifest.artifacts.append(art)
+                "notes": _variant_notes(desc, job.format, job.variant, job.quant)})
+
+        def validate(pair: tuple[child.Job, dict]) -> None:
+            _validate(pair[1], blobs[pair[0].key], desc.output_is_sequence, val, want)
             if progress:
-                progress(f"validated {job.describe()}")
+                progress(f"validated {pair[0].describe()}")
+
+        # Each validation runs its interpreters in child processes: run artifacts side by side.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(validate, zip(jobs, manifest.artifacts)))
         _stream_vs_sequence(manifest)
         for art in manifest.artifacts:
             art.pop("_outputs", None)
