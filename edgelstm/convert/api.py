@@ -125,8 +125,7 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
 
     jobs = [child.Job(f"{desc.name}_{v}_{q}{'_onnx' if f == 'onnx' else ''}", f, v, q)
             for f, v, q in itertools.product(formats, variants, quants)]
-    blobs = child.run_jobs(desc, None if calib is None else calib.x, jobs,
-                           on_done=(lambda j: progress(f"converted {j.describe()}")) if progress else None)
+    blobs = _convert_jobs(desc, None if calib is None else calib.x, jobs, progress)
 
     manifest = Manifest(model=dict(desc.summary(), source=desc.source, flavour=model.flavour,
                                    validation={"source": val.source or "calibration data", "samples": len(val)}))
@@ -162,6 +161,17 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     for art in manifest.artifacts:
         art["path"] = str(out_dir / art["path"])
     return manifest
+
+
+def _convert_jobs(desc: Any, calib_x: np.ndarray | None, jobs: list[child.Job],
+                  progress: Callable[[str], None] | None) -> dict[str, bytes]:
+    """One converter child process per core, each taking every n-th job."""
+    workers = max(1, min(os.cpu_count() or 1, len(jobs)))
+    groups = [jobs[i::workers] for i in range(workers)]
+    done = (lambda j: progress(f"converted {j.describe()}")) if progress else None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda g: child.run_jobs(desc, calib_x, g, on_done=done), groups))
+    return {k: v for part in parts for k, v in part.items()}
 
 
 def _stream_vs_sequence(manifest: Manifest) -> None:
