@@ -8,16 +8,13 @@ TARGET  ?= cortex-m4
 MODEL   ?=
 DEMO    := demo
 
-.PHONY: setup apt venv test bench demo export profile run clean help
+.PHONY: setup apt venv test demo profile clean help
 
 help:
 	@echo "make setup    venv + Python packages + ARM toolchain, QEMU, chromium (apt)"
 	@echo "make test     the whole test suite"
-	@echo "make demo     train the demo LSTM and GRU on BasicMotions and run the pipeline"
-	@echo "make export TARGET=cortex-m4   C export of the demo model, cross-compiled, sizes printed"
-	@echo "make profile MODEL=m.keras TARGET=cortex-m4"
-	@echo "make run TARGET=cortex-m4      demo export on QEMU, compared with TFLite Micro"
-	@echo "make bench    long sweeps, results in bench/results.json"
+	@echo "make demo     train the demo LSTM and GRU on BasicMotions and convert them every way"
+	@echo "make profile MODEL=m.keras TARGET=cortex-m4   (default: the demo LSTM)"
 
 setup: apt venv
 
@@ -43,21 +40,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 test: venv
 	$(BIN)/python -m pytest -q
 
-bench: venv
-	$(BIN)/python -m edgelstm.bench
-
 demo: venv
 	$(BIN)/edgelstm demo -o $(DEMO)
-
-export: venv
-	$(BIN)/edgelstm export --demo lstm --target $(TARGET) -o export/ --build
 
 profile: venv
 	$(BIN)/edgelstm profile $(if $(MODEL),$(MODEL),--demo lstm) --target $(TARGET) -o report/
 
-run: venv
-	$(BIN)/edgelstm export --demo lstm --target $(TARGET) -o export/
-	$(BIN)/edgelstm run export/ --target $(TARGET) --vectors 50
-
 clean:
-	rm -rf out export report build
+	rm -rf out report build demo

@@ -5,9 +5,10 @@ from conftest import run_cli
 
 
 def test_help_lists_every_stage():
+    # Every module in cli.COMMAND_MODULES registers a command; export and run join with issues 4 and 5.
     out = run_cli("--help").stdout
-    for command in ("convert", "profile", "export", "run", "demo"):
-        assert command in out, command
+    for command in ("convert", "profile", "demo"):
+        assert f"    {command} " in out, command
 
 
 def test_subcommand_help_and_version():
