@@ -8,13 +8,14 @@ TARGET  ?= cortex-m4
 MODEL   ?=
 DEMO    := demo
 
-.PHONY: setup apt venv test demo profile clean help
+.PHONY: setup apt venv test bench demo profile clean help
 
 help:
 	@echo "make setup    venv + Python packages + ARM toolchain, QEMU, chromium (apt)"
 	@echo "make test     the whole test suite"
 	@echo "make demo     train the demo LSTM and GRU on BasicMotions and convert them every way"
 	@echo "make profile MODEL=m.keras TARGET=cortex-m4   (default: the demo LSTM)"
+	@echo "make bench    conversion sweep: times, sizes, errors -> bench/results.json, bench/results.md"
 
 setup: apt venv
 
@@ -39,6 +40,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python -m edgelstm.bench --out bench
 
 demo: venv
 	$(BIN)/edgelstm demo -o $(DEMO)

@@ -133,16 +133,17 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     staging = Path(tempfile.mkdtemp(prefix=".edgelstm-", dir=out_dir.parent if out_dir.parent.exists() else None))
     try:
         for job in jobs:
-            data = blobs[job.key]
+            data = blobs[job.key].data
             name = f"{desc.name}_{job.variant}_{job.quant}{_EXT[job.format]}"
             (staging / name).write_bytes(data)
             manifest.artifacts.append({
                 "path": name, "format": job.format, "variant": job.variant, "quant": job.quant,
-                "size_bytes": len(data), "ops": _ops(job.format, data), "inputs": [], "outputs": [],
+                "size_bytes": len(data), "convert_seconds": round(blobs[job.key].seconds, 2),
+                "ops": _ops(job.format, data), "inputs": [], "outputs": [],
                 "notes": _variant_notes(desc, job.format, job.variant, job.quant)})
 
         def validate(pair: tuple[child.Job, dict]) -> None:
-            _validate(pair[1], blobs[pair[0].key], desc.output_is_sequence, val, want)
+            _validate(pair[1], blobs[pair[0].key].data, desc.output_is_sequence, val, want)
             if progress:
                 progress(f"validated {pair[0].describe()}")
 
@@ -164,7 +165,7 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
 
 
 def _convert_jobs(desc: Any, calib_x: np.ndarray | None, jobs: list[child.Job],
-                  progress: Callable[[str], None] | None) -> dict[str, bytes]:
+                  progress: Callable[[str], None] | None) -> dict[str, child.Converted]:
     """One converter child process per core, each taking every n-th job."""
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     groups = [jobs[i::workers] for i in range(workers)]

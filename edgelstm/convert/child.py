@@ -38,10 +38,16 @@ def _signal_name(rc: int) -> str:
         return f"signal {-rc}"
 
 
+@dataclass(frozen=True)
+class Converted:
+    data: bytes
+    seconds: float  # converter wall time of this job in the child
+
+
 def run_jobs(desc: ModelDesc, calib_x: np.ndarray | None, jobs: list[Job],
-             on_done: Callable[[Job], None] | None = None) -> dict[str, bytes]:
-    """Convert every job; returns key -> artifact bytes. Raises on the first job that cannot be converted."""
-    results: dict[str, bytes] = {}
+             on_done: Callable[[Job], None] | None = None) -> dict[str, Converted]:
+    """Convert every job; returns key -> artifact. Raises on the first job that cannot be converted."""
+    results: dict[str, Converted] = {}
     with tempfile.TemporaryDirectory(prefix="edgelstm-convert-") as tmp:
         d = Path(tmp)
         (d / "jobs.pkl").write_bytes(pickle.dumps(
@@ -71,7 +77,7 @@ def run_jobs(desc: ModelDesc, calib_x: np.ndarray | None, jobs: list[Job],
                     raise ConverterCrash(f"the converter failed on {job.describe()} ({msg}); see the model's "
                                          "layers and try another --variant or --quant")
                 if key not in results:
-                    results[key] = (d / f"{key}.bin").read_bytes()
+                    results[key] = Converted((d / f"{key}.bin").read_bytes(), float(rest[0]) if rest else 0.0)
                     if on_done:
                         on_done(job)
             if started is not None and started not in ended:

@@ -1,7 +1,7 @@
 """The converter child process: ``python -m edgelstm.convert.worker JOBDIR``.
 
 JOBDIR/jobs.pkl holds (desc, calib_x, [(key, format, variant, quant), ...]). For each job the worker
-appends ``start <key>`` to JOBDIR/status, writes JOBDIR/<key>.bin, then appends ``done <key>`` or
+appends ``start <key>`` to JOBDIR/status, writes JOBDIR/<key>.bin, then appends ``done <key> <seconds>`` or
 ``fail <key> <kind> <message>``. A crash (segfault in the converter) leaves a started job without an
 end line; the parent turns that into a ConverterCrash for that job and carries on in a new worker.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -47,9 +48,10 @@ def main(jobdir: str) -> int:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
             fn = convert_tflite if fmt == "tflite" else convert_onnx
+            start = time.perf_counter()
             data = fn(desc, variant, quant, calib_x)
             (d / f"{key}.bin").write_bytes(data)
-            status.write(f"done {key}\n")
+            status.write(f"done {key} {time.perf_counter() - start:.3f}\n")
         except UnsupportedCombination as exc:
             status.write(f"fail {key} unsupported {_one_line(exc)}\n")
         except Exception as exc:  # any converter error becomes a one-line message for the parent
