@@ -72,13 +72,12 @@ def forward(desc: ModelDesc, x: np.ndarray) -> np.ndarray:
     results = []
     for sample in x:
         seq = sample
-        is_seq = True
         for layer in desc.layers:
             if isinstance(layer, DenseLayer):
                 seq = _activation(layer.activation, seq @ layer.kernel + layer.bias)
             elif isinstance(layer, RecurrentLayer):
                 hs = run_rnn(layer, seq)
-                seq, is_seq = (hs, True) if layer.return_sequences else (hs[-1], False)
+                seq = hs if layer.return_sequences else hs[-1]
             elif isinstance(layer, BidirectionalLayer):
                 fw = run_rnn(layer.forward, seq)
                 bw = run_rnn(layer.backward, seq)
@@ -87,9 +86,7 @@ def forward(desc: ModelDesc, x: np.ndarray) -> np.ndarray:
                 else:
                     fw_o, bw_o = fw[-1], bw[-1]
                 seq = _merge(layer.merge_mode, fw_o, bw_o)
-                is_seq = layer.return_sequences
         results.append(seq)
-    del is_seq
     return np.stack(results)
 
 

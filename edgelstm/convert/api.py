@@ -25,7 +25,6 @@ from ..errors import ConverterCrash, DataError
 from ..load import LoadedModel
 from . import child, metrics, rules, runners
 
-FORMATS, VARIANTS, QUANTS = rules.FORMATS, rules.VARIANTS, rules.QUANTS
 _EXT = {"tflite": ".tflite", "onnx": ".onnx"}
 #: Validation samples run through every interpreter (TFLM streams one step per call: keep it bounded).
 MAX_VALIDATION_SAMPLES = 40

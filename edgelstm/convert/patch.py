@@ -26,7 +26,7 @@ def set_sequence_length(tflite: bytes, old_t: int, new_t: int) -> bytes:
             for i in op.inputs[1:2] if len(op.inputs) > 1 else []:
                 t = sg.tensors[i]
                 buf = model.buffers[t.buffer].data if t.buffer else None
-                if buf is not None and t.type == 2 and len(buf) == 12:  # int32 (1, T, n) constant
+                if buf is not None and t.type == fbu.schema_fb.TensorType.INT32 and len(buf) == 12:  # (1, T, n)
                     v = np.frombuffer(bytes(buf), np.int32).copy()
                     if v[0] == 1 and v[1] == old_t:
                         v[1] = new_t

@@ -63,9 +63,6 @@ class NumpyBackend:
             v = e / e.sum(axis=-1, keepdims=True)
         return self._rec(tag, v)
 
-    def concat(self, parts, tag):
-        return self._rec(tag, np.concatenate(parts, axis=-1))
-
     def merge(self, a, b, mode, tag):
         v = {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
              "mul": lambda: a * b, "ave": lambda: (a + b) / 2}[mode]()

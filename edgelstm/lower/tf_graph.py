@@ -61,9 +61,6 @@ class TFBackend:
             return self.q(tf.nn.relu(a), tag)
         return {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name](a)
 
-    def concat(self, parts, tag):
-        return self.q(tf.concat(list(parts), axis=-1), tag)
-
     def merge(self, a, b, mode, tag):
         v = {"concat": lambda: tf.concat([a, b], -1), "sum": lambda: a + b,
              "mul": lambda: a * b, "ave": lambda: (a + b) * 0.5}[mode]()
