@@ -103,17 +103,24 @@ def test_demo_gru_all_variants(gru_model, gru_artifacts):
     assert onnx_seq["ops"].get("GRU") == 1
 
 
-def test_elementwise_from_float_graph(gru_model, gru_artifacts, lstm_model, lstm_artifacts):
-    """The stateful float32 TFLite graph is one step of the lowered cell: its ADD/SUB/MUL/LOGISTIC/TANH
-    elements equal the elementwise counts (gate adds + state adds; bias adds live inside FULLY_CONNECTED)."""
-    for desc, man, fused in ((gru_model.desc, gru_artifacts, False), (lstm_model.desc, lstm_artifacts, True)):
-        if fused:  # the fused LSTM op hides its elementwise work; the unrolled graph shows it
-            continue
-        ew = count_model(desc)["layers"][0]["elementwise_per_step"]
-        g = count_graph(man.get("tflite", "stateful", "float32")["path"])["elementwise"]
-        assert g.get("add", 0) == ew["gate_add"] + ew["add"]
-        for op in ("sub", "mul", "sigmoid", "tanh"):
-            assert g.get(op, 0) == ew[op], op
+def test_elementwise_from_float_graphs(gru_model, gru_artifacts, lstm_model, lstm_artifacts):
+    """Elementwise counts against the float32 TFLite graphs' ADD/SUB/MUL/LOGISTIC/TANH output elements
+    (bias adds live inside FULLY_CONNECTED; graph ADDs = gate adds + state adds)."""
+    # GRU stateful: exactly one step of the lowered cell
+    ew = count_model(gru_model.desc)["layers"][0]["elementwise_per_step"]
+    g = count_graph(gru_artifacts.get("tflite", "stateful", "float32")["path"])["elementwise"]
+    assert g.get("add", 0) == ew["gate_add"] + ew["add"]
+    for op in ("sub", "mul", "sigmoid", "tanh"):
+        assert g.get(op, 0) == ew[op], op
+    # LSTM unrolled: T steps, minus what step 0 folds (c0 = 0: the forget gate, f*c0 and the c add;
+    # U h0 = 0: the 4 gate adds); the Dense softmax is no TFLite elementwise op here
+    layer = count_model(lstm_model.desc)["layers"][0]
+    ew, h = layer["elementwise"], layer["units"]
+    g = count_graph(lstm_artifacts.get("tflite", "unrolled", "float32")["path"])["elementwise"]
+    assert g["sigmoid"] == ew["sigmoid"] - h
+    assert g["mul"] == ew["mul"] - h
+    assert g["tanh"] == ew["tanh"]
+    assert g["add"] == ew["gate_add"] + ew["add"] - 4 * h - h
 
 
 def _convert(spec: str, out: Path, formats, variants, quants):

@@ -57,7 +57,8 @@ def targets_bars(report: dict[str, Any]) -> bytes:
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     lat = [t[n]["latency_us"] / 1000 for n in names]
     bars = a.bar(names, lat, color=["#4C72B0" if t[n]["fits"] else "#C44E52" for n in names])
-    a.set_yscale("log")
+    if max(lat) > 100 * min(lat):  # log only when the range needs it (e.g. with the host)
+        a.set_yscale("log")
     a.set_ylabel("latency per inference (ms)")
     a.set_title("latency (red: does not fit)")
     a.bar_label(bars, labels=[f"{v:.3g}" for v in lat], fontsize=7)
