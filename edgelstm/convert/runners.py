@@ -85,10 +85,10 @@ class TFLMEngine(Engine):
         from tflite_micro import runtime
 
         self.it = runtime.Interpreter.from_bytes(data)
-        n_in = len(LiteRTEngine(data).inputs)
-        self.inputs = [self._info(self.it.get_input_details(i)) for i in range(n_in)]
-        n_out = len(LiteRTEngine(data).outputs)
-        self.outputs = [self._info(self.it.get_output_details(i)) for i in range(n_out)]
+        # TFLM's Python API has no input/output count: take it from the model's signature via LiteRT.
+        counts = LiteRTEngine(data)
+        self.inputs = [self._info(self.it.get_input_details(i)) for i in range(len(counts.inputs))]
+        self.outputs = [self._info(self.it.get_output_details(i)) for i in range(len(counts.outputs))]
 
     @staticmethod
     def _info(d: dict) -> TensorInfo:
@@ -124,9 +124,9 @@ class ORTEngine(Engine):
 
 
 def _output_index(engine: Engine) -> int:
-    """The model output among a step model's outputs (named 'output', or the first)."""
+    """The model output among a step model's outputs (named 'output...' in ONNX; the first in TFLite)."""
     for k, o in enumerate(engine.outputs):
-        if o.name == "output" or o.name.startswith("output"):
+        if o.name.startswith("output"):
             return k
     return 0
 
@@ -141,7 +141,11 @@ def run_sequence(engine: Engine, x: np.ndarray) -> np.ndarray:
 
 
 def run_stateful(engine: Engine, x: np.ndarray, output_is_sequence: bool) -> np.ndarray:
-    """Stream each sample one timestep per invoke, carrying the state."""
+    """Stream each sample one timestep per invoke, carrying the state.
+
+    Step models list their state inputs and state outputs in the same order (both sorted by state
+    name, see lower.tf_graph.state_order), so outputs feed back to inputs position by position.
+    """
     inp = engine.inputs[0]
     n_state = len(engine.inputs) - 1
     k_out = _output_index(engine)
