@@ -23,7 +23,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if "EDGELSTM_CACHE" not in os.environ:
         import tempfile
 
-        os.environ["EDGELSTM_CACHE"] = tempfile.mkdtemp(prefix="edgelstm-test-cache-")
+        os.environ["EDGELSTM_CACHE"] = _OWN_CACHE[0] = tempfile.mkdtemp(prefix="edgelstm-test-cache-")
+
+
+_OWN_CACHE = [""]  # the cache folder this session made (not a user's EDGELSTM_CACHE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE[0]:
+        import shutil
+
+        shutil.rmtree(_OWN_CACHE[0], ignore_errors=True)
 
 
 def run_cli(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
