@@ -17,6 +17,7 @@ from .errors import EdgeLSTMError
 COMMAND_MODULES = (
     "edgelstm.convert.command",
     "edgelstm.profile.command",
+    "edgelstm.export.command",
     "edgelstm.demo",
 )
 

@@ -1,0 +1,254 @@
+"""Generate <name>_model.h / <name>_model.c from the op graph of a .tflite.
+
+The step function runs the graph's ops in order with the runtime's kernels. Activations live
+in one arena inside the model's state struct, placed by a liveness-based planner so buffers
+whose lifetimes do not overlap share bytes. Two graph shapes are handled:
+
+  step      the stateful model: input x_t plus state inputs, outputs y plus new states
+            (or state kept inside fused LSTM ops). <name>_step runs it once; <name>_run
+            resets and steps HX_SEQ_LEN times.
+  sequence  a whole-sequence graph (Bidirectional models): <name>_run only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UnsupportedCombination
+from ..ir import ModelDesc
+from . import ops as op_handlers
+from .cformat import CTYPES, c_identifier
+from .graph import Graph, Op
+from .names import weight_names
+from .ops import StateField
+
+ALIGN = 8
+
+
+@dataclass
+class Generated:
+    header: str
+    source: str
+    arena_bytes: int
+    state_bytes: int
+    ops: list[str]
+    weight_names: dict[int, str] = field(default_factory=dict)
+
+
+class Generator:
+    def __init__(self, graph: Graph, desc: ModelDesc, prefix: str, mode: str) -> None:
+        self.graph, self.desc, self.prefix, self.mode = graph, desc, prefix, mode
+        self.states: list[StateField] = []
+        self._state_init: dict[str, int] = {}
+        self._scratch: tuple[str, int] | None = None
+        self._op_names: dict[int, str] = {}
+        self._used_names: set[str] = set()
+        self._defined: set[int] = set()
+        self._weights = weight_names(graph, desc)
+        self._ptr: dict[int, str] = {}
+        self.arena_bytes = 0
+        self.dtype = graph.t(graph.inputs[0]).dtype
+        if self.dtype not in ("int8", "float32"):
+            raise UnsupportedCombination(f"the C export handles int8 and float32 models, not {self.dtype} inputs")
+        self.ctype = CTYPES[self.dtype]
+
+    # ---- Context for the op handlers ------------------------------------------------------
+    def ptr(self, tensor: int) -> str:
+        return self._ptr[tensor]
+
+    def first_use(self, tensor: int) -> bool:
+        if tensor in self._defined:
+            return False
+        self._defined.add(tensor)
+        return True
+
+    def _unique(self, base: str) -> str:
+        base = c_identifier(f"{self.prefix}_{base}")
+        name, k = base, 1
+        while name in self._used_names:
+            k += 1
+            name = f"{base}_{k}"
+        self._used_names.add(name)
+        return name
+
+    def weight_name(self, tensor: int) -> str:
+        if tensor not in self._op_names:
+            w = self._weights.get(tensor)
+            if w is None:
+                # a bias: named after the weight of the op that uses it
+                for op in self.graph.ops:
+                    if op.kind == "FULLY_CONNECTED" and len(op.inputs) > 2 and op.inputs[2] == tensor:
+                        w = self._weights.get(op.inputs[1], f"t{op.inputs[1]}_w").replace("_w", "_b", 1)
+                        break
+            self._op_names[tensor] = self._unique(w or f"t{tensor}")
+        return self._op_names[tensor]
+
+    def op_name(self, op: Op) -> str:
+        key = -1 - op.index
+        if key not in self._op_names:
+            self._op_names[key] = self._unique(self._op_base(op))
+        return self._op_names[key]
+
+    def state(self, name: str, ctype: str, count: int, comment: str, init: int = 0) -> str:
+        field_name = c_identifier(name[len(self.prefix) + 1:] if name.startswith(self.prefix + "_") else name)
+        self.states.append(StateField(field_name, ctype, count, comment))
+        if init:
+            self._state_init[field_name] = init
+        return f"s->{field_name}"
+
+    def scratch(self, ctype: str, count: int) -> str:
+        if self._scratch is None or self._scratch[1] < count:
+            self._scratch = (ctype, count)
+        return f"s->scratch"
+
+    # ---- naming -------------------------------------------------------------------------
+    def _op_base(self, op: Op) -> str:
+        g = self.graph
+        if op.kind == "FULLY_CONNECTED":
+            w = self._weights.get(op.inputs[1])
+            return w.replace("_w_", "_").replace("_dense_w", "_dense") if w else f"fc{op.index}"
+        if op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+            w = self._weights.get(op.inputs[1])
+            return (w.split("_")[0] if w else f"lstm{op.index}") + "_lstm"
+        prods = g.producers()
+        for i in op.inputs:
+            p = prods.get(i)
+            if p is not None:
+                base = self._op_names.get(-1 - p.index, "")[len(self.prefix) + 1:]
+                if base:
+                    stem = "_".join(base.split("_")[:2])
+                    return f"{stem}_{op.kind.lower()}"
+        return f"{op.kind.lower()}{op.index}"
+
+    # ---- planning -----------------------------------------------------------------------
+    def _plan(self) -> None:
+        g = self.graph
+        x_in = g.inputs[0]
+        self._ptr[x_in] = "x"
+        for k, i in enumerate(g.inputs[1:]):
+            t = g.t(i)
+            name = c_identifier(t.name[len("state_"):] if t.name.startswith("state_") else f"state{k}")
+            self.states.append(StateField(name, CTYPES[t.dtype], t.size,
+                                          f"state input '{t.name}'" + (f", scale {t.q_scale:.6g}, zp {t.q_zero_point}"
+                                                                        if t.scale.size else "")))
+            if t.q_zero_point:
+                self._state_init[name] = t.q_zero_point
+            self._ptr[i] = f"s->{name}"
+        last_use: dict[int, int] = {}
+        first: dict[int, int] = {}
+        end = len(g.ops)
+        for op in g.ops:
+            for i in op.inputs:
+                if i >= 0:
+                    last_use[i] = op.index
+            for o in op.outputs:
+                first.setdefault(o, op.index)
+        for o in g.outputs:
+            last_use[o] = end
+        placed: list[tuple[int, int, int, int]] = []  # offset, size, start, stop
+        for o in sorted(first, key=lambda t: first[t]):
+            t = g.t(o)
+            if t.is_const or o in self._ptr:
+                continue
+            start, stop = first[o], last_use.get(o, first[o])
+            size = (t.nbytes + ALIGN - 1) // ALIGN * ALIGN
+            live = sorted((p for p in placed if not (p[3] < start or p[2] > stop)), key=lambda p: p[0])
+            off = 0
+            for p_off, p_size, _, _ in live:
+                if off + size <= p_off:
+                    break
+                off = max(off, p_off + p_size)
+            placed.append((off, size, start, stop))
+            self.arena_bytes = max(self.arena_bytes, off + size)
+            self._ptr[o] = f"(({CTYPES[t.dtype]} *)(a + {off}))"
+
+    # ---- output -------------------------------------------------------------------------
+    def generate(self, banner: str) -> Generated:
+        g = self.graph
+        self._plan()
+        defs, body, kinds = [], [], []
+        for op in g.ops:
+            if op.kind == "DELEGATE":
+                continue
+            e = op_handlers.emit(self, op)
+            name = self._op_names.get(-1 - op.index, op.kind.lower())
+            y = g.t(op.outputs[0])
+            kinds.append(op.kind)
+            if e.definitions:
+                defs.append(e.definitions)
+            body.append(f"    /* {op.kind} -> {name.removeprefix(self.prefix + '_')} {list(y.shape)} */")
+            body += ["    " + c for c in e.code]
+        return self._files(banner, defs, body, kinds)
+
+    def _files(self, banner: str, defs: list[str], body: list[str], kinds: list[str]) -> Generated:
+        g, P, p = self.graph, self.prefix.upper(), self.prefix
+        x, y = g.t(g.inputs[0]), g.t(g.outputs[0])
+        step = self.mode == "step"
+        d = self.desc
+        out_steps = d.seq_len if d.output_is_sequence else 1
+        out_size = y.size if step else y.size // out_steps
+        ct = self.ctype
+        lines = [banner, f"#ifndef {P}_MODEL_H", f"#define {P}_MODEL_H", "", "#include <stdint.h>", "",
+                 f"#define {P}_SEQ_LEN {d.seq_len}", f"#define {P}_INPUT_SIZE {d.input_size}",
+                 f"#define {P}_OUTPUT_SIZE {out_size}",
+                 f"#define {P}_OUTPUT_STEPS {out_steps}   /* outputs written by {p}_run: 1, or {P}_SEQ_LEN "
+                 "for return_sequences models */",
+                 f"#define {P}_STREAMING {int(step)}   /* 1: {p}_step exists (state carried between calls) */"]
+        if self.dtype == "int8":
+            lines += [f"#define {P}_INPUT_SCALE {x.q_scale!r}f", f"#define {P}_INPUT_ZERO_POINT {x.q_zero_point}",
+                      f"#define {P}_OUTPUT_SCALE {y.q_scale!r}f", f"#define {P}_OUTPUT_ZERO_POINT {y.q_zero_point}"]
+        lines += [f"#define {P}_ARENA_BYTES {max(self.arena_bytes, ALIGN)}   /* activations, shared by lifetime */", "",
+                  "/* All RAM the model needs: state carried between steps plus the activation arena. No heap. */",
+                  "typedef struct {"]
+        for f in self.states:
+            lines.append(f"    {f.ctype} {f.name}[{f.count}];   /* {f.comment} */")
+        if self._scratch:
+            lines.append(f"    {self._scratch[0]} scratch[{self._scratch[1]}];   /* LSTM gate scratch */")
+        lines += [f"    int32_t arena[({P}_ARENA_BYTES + 3) / 4];", f"}} {p}_state_t;", "",
+                  f"/* Zero state (real 0.0 in every state tensor). */", f"void {p}_reset({p}_state_t *s);"]
+        if step:
+            lines += [f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence ended "
+                      "here;\n   state carried in s. */",
+                      f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y);"]
+        lines += [f"/* A whole sequence from reset: x_seq[{P}_SEQ_LEN * {P}_INPUT_SIZE] in, "
+                  f"y[{P}_OUTPUT_STEPS * {P}_OUTPUT_SIZE] out. */",
+                  f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y);", "", f"#endif /* {P}_MODEL_H */", ""]
+        header = "\n".join(lines)
+
+        src = [banner, "#include <float.h>", "#include <string.h>", "", '#include "edgelstm.h"',
+               f'#include "{p}_model.h"', ""] + defs
+        src += [f"void {p}_reset({p}_state_t *s)", "{", "    memset(s, 0, sizeof(*s));"]
+        for name, v in self._state_init.items():
+            src.append(f"    memset(s->{name}, {v & 0xff}, sizeof(s->{name}));   /* zero point {v} */")
+        src += ["}", ""]
+        fn = f"static void {p}_graph({p}_state_t *s, const {ct} *x, {ct} *y)"
+        src += [fn, "{", "    uint8_t *const a = (uint8_t *)s->arena;"] + body
+        # graph outputs: y, then the new states over the state inputs
+        src.append(f"    memcpy(y, {self.ptr(g.outputs[0])}, {y.size} * sizeof(*y));")
+        for i_in, i_out in zip(g.inputs[1:], g.outputs[1:]):
+            src.append(f"    memcpy({self.ptr(i_in)}, {self.ptr(i_out)}, sizeof({self.ptr(i_in)}));   /* new state */")
+        if not self._needs_a(src[src.index(fn):]):
+            src.insert(src.index(fn) + 2, "    (void)a;")
+        src += ["}", ""]
+        if step:
+            src += [f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y)", "{", f"    {p}_graph(s, x_t, y);", "}", "",
+                    f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
+                    f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
+                    f"        {p}_step(s, x_seq + t * {P}_INPUT_SIZE, "
+                    f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));", "    }", "}", ""]
+        else:
+            src += [f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
+                    f"    {p}_graph(s, x_seq, y);", "}", ""]
+        state_bytes = sum(f.count * np.dtype(_np(f.ctype)).itemsize for f in self.states)
+        if self._scratch:
+            state_bytes += self._scratch[1] * np.dtype(_np(self._scratch[0])).itemsize
+        return Generated(header, "\n".join(src), self.arena_bytes, state_bytes + self.arena_bytes, kinds, self._weights)
+
+    @staticmethod
+    def _needs_a(body: list[str]) -> bool:
+        return any("(a + " in line for line in body)
+
+
+def _np(ctype: str) -> str:
+    return {v: k for k, v in CTYPES.items()}[ctype]

@@ -1,0 +1,132 @@
+"""Check an export against TFLite Micro: build the check program (harness.py) on the host,
+feed it test vectors, run the same vectors through TFLite Micro's interpreter on the exported
+.tflite, and compare every output element (bit for bit for int8)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TargetError
+from .harness import MODE_RUN, MODE_STEP, Layout, decode, encode, harness_source
+from .toolchain import BOARDS, WARNINGS, need, run_compiler
+
+
+def layout(info: dict) -> Layout:
+    a = info["api"]
+    return Layout(a["seq_len"], a["input_size"], a["output_size"], a["output_steps"], a["dtype"])
+
+
+def test_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
+    """Validation data (quantized with the input scale), random inputs, and the two extremes."""
+    lay = layout(info)
+    rng = np.random.default_rng(seed)
+    shape = (lay.seq_len, lay.input_size)
+    parts = []
+    if lay.dtype == "int8":
+        scale, zp = info["api"]["input_scale"], info["api"]["input_zero_point"]
+        if validation_x is not None and len(validation_x):
+            parts.append(np.clip(np.round(validation_x / scale) + zp, -128, 127).astype(np.int8))
+        parts.append(rng.integers(-128, 128, size=(n_random, *shape)).astype(np.int8))
+        parts.append(np.stack([np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]))
+    else:
+        if validation_x is not None and len(validation_x):
+            parts.append(validation_x.astype(np.float32))
+        parts.append(rng.normal(scale=2.0, size=(n_random, *shape)).astype(np.float32))
+        parts.append(np.stack([np.full(shape, -4.0, np.float32), np.full(shape, 4.0, np.float32)]))
+    return np.concatenate(parts)
+
+
+def reference(tflite: bytes, xs: np.ndarray, mode: int, streaming_graph: bool) -> np.ndarray:
+    """Raw outputs of TFLite Micro: (n, steps, out). mode RUN on a sequence graph: one invoke per
+    sequence; STEP on a step graph: one invoke per timestep, state fed back / kept by the op."""
+    from ..convert.runners import TFLMEngine
+
+    eng = TFLMEngine(tflite)
+    inp = eng.inputs[0]
+    ys = []
+    for x in xs:
+        eng.reset()
+        if not streaming_graph:
+            ys.append(np.asarray(eng.run([x.reshape(inp.shape)])[0]).reshape(1, -1))
+            continue
+        states = [np.full(i.shape, i.zero_point, i.dtype) for i in eng.inputs[1:]]
+        steps = []
+        for t in range(x.shape[0]):
+            res = eng.run([x[t].reshape(inp.shape)] + states)
+            states = [np.asarray(r) for r in res[1:]]
+            steps.append(np.asarray(res[0]).reshape(-1))
+        ys.append(np.stack(steps))
+    return np.stack(ys)
+
+
+@dataclass
+class CheckResult:
+    mode: str
+    vectors: int
+    elements: int
+    mismatches: int
+    max_abs_diff: float
+    max_rel_diff: float
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def build_host(export_dir: Path, info: dict, out: Path) -> Path:
+    p = info["name"]
+    main = out / "check_main.c"
+    main.write_text(harness_source(p, "int8_t" if info["api"]["dtype"] == "int8" else "float", info["api"]["streaming"]))
+    srcs = [export_dir / f"{p}_model.c", main, BOARDS / "host" / "board_host.c"]
+    srcs += [export_dir / s for s in info["files"]["runtime"]]
+    exe = out / "check"
+    run_compiler([need("gcc"), *WARNINGS, "-O2", f"-I{export_dir}", f"-I{export_dir / 'runtime' / 'include'}",
+                  f"-I{BOARDS / 'host'}", *map(str, srcs), "-lm", "-o", str(exe)], "host build of the export")
+    return exe
+
+
+def run_check_program(cmd: list[str], info: dict, xs: np.ndarray, mode: int, timeout_s: float = 120) -> np.ndarray:
+    lay = layout(info)
+    try:
+        r = subprocess.run(cmd, input=encode(lay, xs, mode), capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        raise TargetError(f"the check program did not finish within {timeout_s:.0f} s") from e
+    if r.returncode != 0:
+        raise TargetError(f"the check program exited with {r.returncode}: {r.stderr.decode(errors='replace')[:300]}")
+    return decode(lay, r.stdout, len(xs), mode)[0]
+
+
+def compare(got: np.ndarray, want: np.ndarray, mode: str) -> CheckResult:
+    want = want.reshape(got.shape)
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    exact = got.dtype.kind == "i"
+    rel = diff / np.maximum(np.abs(want.astype(np.float64)), 1e-6)
+    bad = diff > 0 if exact else (diff > 1e-5 * np.maximum(np.abs(want), 1.0))
+    return CheckResult(mode, int(got.shape[0]), int(got.size), int(bad.sum()), float(diff.max(initial=0)),
+                       float(rel.max(initial=0)))
+
+
+def check_host(export_dir: Path, xs: np.ndarray | None = None, validation_x: np.ndarray | None = None) -> list[CheckResult]:
+    """Compile the export with gcc and compare it with TFLite Micro: <p>_run (and <p>_step)."""
+    export_dir = Path(export_dir)
+    info = json.loads((export_dir / "export.json").read_text())
+    if xs is None:
+        xs = test_vectors(info, validation_x)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as tmp:
+        exe = build_host(export_dir, info, Path(tmp))
+        seq = (export_dir / info["files"]["tflite"]).read_bytes()
+        got = run_check_program([str(exe)], info, xs, MODE_RUN)
+        want = reference(seq, xs, MODE_RUN, streaming_graph=info["variant"] == "stateful")
+        if info["variant"] == "stateful" and not info["api"]["output_is_sequence"]:
+            want = want[:, -1:]
+        results.append(compare(got, want, "run"))
+        if info["api"]["streaming"]:
+            step = (export_dir / info["files"]["step_tflite"]).read_bytes()
+            got = run_check_program([str(exe)], info, xs, MODE_STEP)
+            results.append(compare(got, reference(step, xs, MODE_STEP, streaming_graph=True), "step"))
+    return results

@@ -1,0 +1,52 @@
+"""LOGISTIC and TANH. int8: a 256-entry table filled by running TFLite Micro's own kernel on
+every int8 input (exact by construction); float32: expf/tanhf."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cformat import c_array
+from ..graph import one_op_model
+from . import Context, Emitted, handler
+
+
+def tflm_table(ctx: Context, op) -> np.ndarray:
+    """Outputs of TFLite Micro for the op on inputs -128..127."""
+    from tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(one_op_model(ctx.graph, op, size=256))
+    it.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+    it.invoke()
+    out = np.asarray(it.get_output(0)).reshape(256).astype(np.int8)
+    return np.concatenate([out[128:], out[:128]])  # index = (uint8_t)x
+
+
+def _lut(ctx: Context, op, what: str) -> Emitted:
+    g = ctx.graph
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    name = ctx.op_name(op)
+    defs = c_array(f"{name}_table", tflm_table(ctx, op),
+                   f"{what}: int8 (scale {x.q_scale:.6g}, zp {x.q_zero_point}) -> int8 (scale {y.q_scale:.6g}, "
+                   f"zp {y.q_zero_point}), indexed by (uint8_t)x")
+    return Emitted(defs, [f"lut_s8({name}_table, {y.size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("LOGISTIC", "int8")
+def logistic_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "sigmoid")
+
+
+@handler("TANH", "int8")
+def tanh_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "tanh")
+
+
+@handler("LOGISTIC", "float32")
+def logistic_f32(ctx: Context, op) -> Emitted:
+    n = ctx.graph.t(op.outputs[0]).size
+    return Emitted("", [f"logistic_f32({n}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("TANH", "float32")
+def tanh_f32(ctx: Context, op) -> Emitted:
+    n = ctx.graph.t(op.outputs[0]).size
+    return Emitted("", [f"tanh_f32({n}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])

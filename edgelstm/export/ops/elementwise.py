@@ -1,0 +1,96 @@
+"""ADD, SUB, MUL: gate sums, GRU state updates, Bidirectional merges."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedCombination
+from ..cformat import c_array
+from ..quantparams import activation_range_s8, quantize_multiplier, quantize_multiplier_smaller_than_one
+from . import Context, Emitted, handler
+
+_LEFT_SHIFT_S8 = 20  # TFLite's common grid for int8 ADD/SUB: 2^20 x twice the larger input scale
+
+
+def _operands(ctx: Context, op) -> tuple[list[str], str, int]:
+    """Pointers to both inputs (a constant is expanded to the output size) and the element count."""
+    g = ctx.graph
+    y = g.t(op.outputs[0])
+    ptrs, defs = [], ""
+    for k, i in enumerate(op.inputs[:2]):
+        t = g.t(i)
+        if t.is_const:
+            name = f"{ctx.op_name(op)}_in{k + 1}"
+            defs += c_array(name, np.broadcast_to(t.data.reshape(-1), (y.size,)) if t.size == 1 else t.data,
+                            f"constant operand {k + 1} of {op.kind}")
+            ptrs.append(name)
+        else:
+            if t.size != y.size:
+                raise UnsupportedCombination(f"{op.kind} with broadcasting between activations "
+                                             f"({t.shape} -> {y.shape}) is not supported by the C export")
+            ptrs.append(ctx.ptr(i))
+    return ptrs, defs, y.size
+
+
+def _act(op) -> int:
+    return int(getattr(op.options, "fusedActivationFunction", 0) or 0)
+
+
+def _addsub_s8(ctx: Context, op, fn: str) -> Emitted:
+    g = ctx.graph
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    (pa, pb), defs, n = _operands(ctx, op)
+    twice_max = 2.0 * max(a.q_scale, b.q_scale)
+    m1, s1 = quantize_multiplier_smaller_than_one(a.q_scale / twice_max)
+    m2, s2 = quantize_multiplier_smaller_than_one(b.q_scale / twice_max)
+    mo, so = quantize_multiplier_smaller_than_one(twice_max / ((1 << _LEFT_SHIFT_S8) * y.q_scale))
+    lo, hi = activation_range_s8(_act(op), y.q_scale, y.q_zero_point)
+    name = ctx.op_name(op)
+    defs += (f"static const el_addsub_s8_t {name} = {{\n    {n}, {_LEFT_SHIFT_S8},\n"
+             f"    {-a.q_zero_point}, {m1}, {s1},\n    {-b.q_zero_point}, {m2}, {s2},\n"
+             f"    {y.q_zero_point}, {mo}, {so},\n    {lo}, {hi}\n}};\n")
+    return Emitted(defs, [f"{fn}(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("ADD", "int8")
+def add_s8(ctx: Context, op) -> Emitted:
+    return _addsub_s8(ctx, op, "add_s8")
+
+
+@handler("SUB", "int8")
+def sub_s8(ctx: Context, op) -> Emitted:
+    return _addsub_s8(ctx, op, "sub_s8")
+
+
+@handler("MUL", "int8")
+def mul_s8(ctx: Context, op) -> Emitted:
+    g = ctx.graph
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    (pa, pb), defs, n = _operands(ctx, op)
+    m, s = quantize_multiplier(a.q_scale * b.q_scale / y.q_scale)
+    lo, hi = activation_range_s8(_act(op), y.q_scale, y.q_zero_point)
+    name = ctx.op_name(op)
+    defs += (f"static const el_mul_s8_t {name} = {{ {n}, {-a.q_zero_point}, {-b.q_zero_point}, "
+             f"{y.q_zero_point}, {m}, {s}, {lo}, {hi} }};\n")
+    return Emitted(defs, [f"mul_s8(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+
+
+def _f32(ctx: Context, op, fn: str) -> Emitted:
+    if _act(op) != 0:
+        raise UnsupportedCombination(f"float {op.kind} with a fused activation is not supported by the C export")
+    (pa, pb), defs, n = _operands(ctx, op)
+    return Emitted(defs, [f"{fn}({n}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("ADD", "float32")
+def add_f32(ctx: Context, op) -> Emitted:
+    return _f32(ctx, op, "add_f32")
+
+
+@handler("SUB", "float32")
+def sub_f32(ctx: Context, op) -> Emitted:
+    return _f32(ctx, op, "sub_f32")
+
+
+@handler("MUL", "float32")
+def mul_f32(ctx: Context, op) -> Emitted:
+    return _f32(ctx, op, "mul_f32")

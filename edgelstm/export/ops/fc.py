@@ -1,0 +1,63 @@
+"""FULLY_CONNECTED: gate pre-activations (input and recurrent parts) and Dense heads."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedCombination
+from ..cformat import c_array
+from ..quantparams import activation_range_f32, activation_range_s8, quantize_multiplier
+from . import Context, Emitted, handler
+
+
+def _shapes(ctx: Context, op):
+    g = ctx.graph
+    x, w = g.t(op.inputs[0]), g.t(op.inputs[1])
+    b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    if w.data is None or (b is not None and b.data is None):
+        raise UnsupportedCombination("FULLY_CONNECTED with non-constant weights is not supported by the C export")
+    out_size, in_size = w.shape
+    rows = x.size // in_size
+    return x, w, b, rows, in_size, out_size
+
+
+@handler("FULLY_CONNECTED", "int8")
+def fc_s8(ctx: Context, op) -> Emitted:
+    x, w, b, rows, in_size, out_size = _shapes(ctx, op)
+    y = ctx.graph.t(op.outputs[0])
+    if np.any(w.zero_point != 0):
+        raise UnsupportedCombination("FULLY_CONNECTED int8 with asymmetric weights is not supported")
+    per_channel = w.scale.size > 1
+    mults, shifts = zip(*(quantize_multiplier(float(x.q_scale) * float(ws) / float(y.q_scale))
+                          for ws in (w.scale if per_channel else w.scale[:1])))
+    name, wname = ctx.op_name(op), ctx.weight_name(op.inputs[1])
+    act = int(getattr(op.options, "fusedActivationFunction", 0) or 0)
+    lo, hi = activation_range_s8(act, y.q_scale, y.q_zero_point)
+    defs = c_array(wname, w.data, f"{out_size} x {in_size} int8 weights, scale "
+                   f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}") if ctx.first_use(op.inputs[1]) else ""
+    bias = "0"
+    if b is not None:
+        bname = ctx.weight_name(op.inputs[2])
+        if ctx.first_use(op.inputs[2]):
+            defs += c_array(bname, b.data, f"{out_size} int32 bias, scale input x weight")
+        bias = bname
+    defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers (Q0.31)")
+    defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts")
+    defs += (f"static const el_fc_s8_t {name} = {{\n    {rows}, {in_size}, {out_size}, {wname}, {bias}, {name}_mult, "
+             f"{name}_shift, {int(per_channel)},\n    {-x.q_zero_point}, {y.q_zero_point}, {lo}, {hi}\n}};\n")
+    return Emitted(defs, [f"fc_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("FULLY_CONNECTED", "float32")
+def fc_f32(ctx: Context, op) -> Emitted:
+    x, w, b, rows, in_size, out_size = _shapes(ctx, op)
+    name, wname = ctx.op_name(op), ctx.weight_name(op.inputs[1])
+    lo, hi = activation_range_f32(int(getattr(op.options, "fusedActivationFunction", 0) or 0))
+    defs = c_array(wname, w.data, f"{out_size} x {in_size} float weights") if ctx.first_use(op.inputs[1]) else ""
+    bias = "0"
+    if b is not None:
+        bias = ctx.weight_name(op.inputs[2])
+        if ctx.first_use(op.inputs[2]):
+            defs += c_array(bias, b.data, f"{out_size} float bias")
+    defs += (f"static const el_fc_f32_t {name} = {{ {rows}, {in_size}, {out_size}, {wname}, {bias}, "
+             f"{lo!r}f, {hi!r}f }};\n").replace("3.4028234663852886e+38f", "FLT_MAX").replace("-FLT_MAX", "-FLT_MAX")
+    return Emitted(defs, [f"fc_f32(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
