@@ -109,3 +109,21 @@ def lstm_artifacts(tmp_path_factory, user_files):
 @pytest.fixture(scope="session")
 def gru_artifacts(tmp_path_factory, user_files):
     return _convert_all(tmp_path_factory, user_files, "gru")
+
+
+def _export(tmp_path_factory, user_files, kind: str) -> Path:
+    out = tmp_path_factory.mktemp(f"{kind}_export") / "export"
+    run_cli("export", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
+            str(user_files["val"]), "--quant", "int8", "--target", "cortex-m4", "--build", "-o", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def gru_export(tmp_path_factory, user_files) -> Path:
+    """The demo GRU exported to C (int8, sequence, cortex-m4 build) through the CLI."""
+    return _export(tmp_path_factory, user_files, "gru")
+
+
+@pytest.fixture(scope="session")
+def lstm_export(tmp_path_factory, user_files) -> Path:
+    return _export(tmp_path_factory, user_files, "lstm")
