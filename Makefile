@@ -8,13 +8,16 @@ TARGET  ?= cortex-m4
 MODEL   ?=
 DEMO    := demo
 
-.PHONY: setup apt venv test bench demo profile clean help
+.PHONY: setup apt venv test bench demo profile export run clean help
 
 help:
 	@echo "make setup    venv + Python packages + ARM toolchain, QEMU, chromium (apt)"
 	@echo "make test     the whole test suite"
 	@echo "make demo     train the demo LSTM and GRU on BasicMotions and convert them every way"
 	@echo "make profile MODEL=m.keras TARGET=cortex-m4   (default: the demo LSTM)"
+	@echo "make export TARGET=cortex-m   C for the demo LSTM (MODEL=m.keras CALIB=c.npy for yours) into export/,"
+	@echo "                               cross-compiled; TARGET=cortex-m0plus|m3|m4|m7|m33|m55|host (cortex-m = m4)"
+	@echo "make run TARGET=cortex-m4      export, then run it on the QEMU board of that core and compare with TFLM"
 	@echo "make bench    conversion sweep: times, sizes, errors -> bench/results.json, bench/results.md"
 
 setup: apt venv
@@ -50,5 +53,15 @@ demo: venv
 profile: venv
 	$(BIN)/edgelstm profile $(if $(MODEL),$(MODEL),--demo lstm) --target $(TARGET) -o report/
 
+CORE     = $(if $(filter cortex-m,$(TARGET)),cortex-m4,$(TARGET))
+MODEL_ARGS = $(if $(MODEL),$(MODEL) $(if $(CALIB),--calib $(CALIB),),--demo $(or $(KIND),lstm))
+
+export: venv
+	$(BIN)/edgelstm export $(MODEL_ARGS) --target $(CORE) --build -o export/
+
+run: venv
+	$(BIN)/edgelstm export $(MODEL_ARGS) --target $(CORE) -o export/
+	$(BIN)/edgelstm run export/ --target $(CORE) --vectors 50
+
 clean:
-	rm -rf out report build demo
+	rm -rf out report build demo export

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "edgelstm.convert.command",
     "edgelstm.profile.command",
     "edgelstm.export.command",
+    "edgelstm.run.command",
     "edgelstm.demo",
 )
 

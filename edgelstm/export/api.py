@@ -27,6 +27,7 @@ from .files import build_fragments, copy_runtime, runtime_sources, tflite_array
 from .graph import read_graph
 
 QUANTS = ("int8", "float32")
+MAX_SAVED_VECTORS = 64  # validation inputs kept in the export for `edgelstm run`
 VARIANTS = ("sequence", "stateful")
 
 
@@ -128,17 +129,19 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                     "output_scale": y_info.q_scale, "output_zero_point": y_info.q_zero_point,
                     "functions": [f"{name}_reset", *([f"{name}_step"] if streaming else []), f"{name}_run"]},
             "memory": {"arena_bytes": gen.arena_bytes, "state_struct_bytes": gen.state_bytes},
+            "macs": _macs(desc, quant, streaming),
             "ops": _count(gen.ops), "files": files,
             "validation_vs_keras": art.get("metrics", {}),
         }
+        val_x = validation.x if validation is not None else getattr(model.validation, "x", None)
+        if val_x is not None:
+            np.save(pkg / "validation_inputs.npy", quantize_input(info, val_x[:MAX_SAVED_VECTORS]))
+            files["validation_inputs"] = "validation_inputs.npy"
         (pkg / "export.json").write_text(json.dumps(info, indent=2))
         if check:
             from .check import check_host
 
-            val_x = None if validation is None else validation.x[:8]
-            if val_x is None and model.validation is not None:
-                val_x = model.validation.x[:8]
-            results = check_host(pkg, validation_x=val_x)
+            results = check_host(pkg, validation_x=None if val_x is None else val_x[:8])
             info["host_check"] = [r.as_dict() for r in results]
             say("checked against TFLite Micro")
             bad = [r for r in results if r.mismatches]
@@ -162,6 +165,16 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
         shutil.rmtree(staging, ignore_errors=True)
     info["out_dir"] = str(out_dir)
     return info
+
+
+def _macs(desc: Any, quant: str, streaming: bool) -> dict[str, int]:
+    """MACs the generated code executes: a streaming export runs the whole step graph (the head
+    included) every timestep; a sequence graph runs the head once."""
+    from ..profile.counts import count_model
+
+    t = count_model(desc, quant)["totals"]
+    per_run = desc.seq_len * t["stream_macs_per_step"] if streaming else t["macs"]
+    return {"per_step": t["stream_macs_per_step"] if streaming else 0, "per_run": per_run}
 
 
 def _count(kinds: list[str]) -> dict[str, int]:
