@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_cli
 from edgelstm.export.check import (MODE_RUN, MODE_STEP, build_host, compare, reference, run_check_program,
-                                   test_vectors)
+                                   make_vectors)
 
 
 def _info(d: Path) -> dict:
@@ -20,7 +20,7 @@ def _info(d: Path) -> dict:
 
 
 def _vectors(info: dict, n: int = 12, seed: int = 1) -> np.ndarray:
-    return test_vectors(info, None, n_random=n, seed=seed)
+    return make_vectors(info, None, n_random=n, seed=seed)
 
 
 def _check_both_modes(d: Path, tmp_path: Path, xs: np.ndarray) -> None:
@@ -47,7 +47,7 @@ def test_demo_export_is_bit_exact_with_tflm(kind, request, tmp_path):
     d = request.getfixturevalue(f"{kind}_export")
     info = _info(d)
     assert [r["mismatches"] for r in info["host_check"]] == [0, 0]
-    xs = np.concatenate([_vectors(info), test_vectors(info, request.getfixturevalue(f"{kind}_model").validation.x[:6], n_random=0)])
+    xs = np.concatenate([_vectors(info), make_vectors(info, request.getfixturevalue(f"{kind}_model").validation.x[:6], n_random=0)])
     _check_both_modes(d, tmp_path, xs)
 
 
@@ -130,7 +130,8 @@ def test_model_coverage_int8_bit_exact(spec, variant, tmp_path):
     _check_both_modes(out, tmp_path, _vectors(info, n=20))
 
 
-@pytest.mark.parametrize("spec", ["gru:8,dense:3@6/4", "lstm:8+seq,gru:6,dense:3@6/4"])
+@pytest.mark.parametrize("spec", ["gru:8,dense:3@6/4", "lstm:8+seq,gru:6,dense:3@6/4",
+                                  "lstm:8+seq,lstm:6,dense:3@6/4"])
 def test_float32_export_matches_tflm(spec, tmp_path):
     out = tmp_path / "exp"
     run_cli("export", spec, "--quant", "float32", "--variant", "stateful", "-o", str(out))

@@ -21,7 +21,7 @@ def layout(info: dict) -> Layout:
     return Layout(a["seq_len"], a["input_size"], a["output_size"], a["output_steps"], a["dtype"])
 
 
-def test_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
+def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
     """Validation data (quantized with the input scale), random inputs, and the two extremes."""
     lay = layout(info)
     rng = np.random.default_rng(seed)
@@ -115,7 +115,7 @@ def check_host(export_dir: Path, xs: np.ndarray | None = None, validation_x: np.
     export_dir = Path(export_dir)
     info = json.loads((export_dir / "export.json").read_text())
     if xs is None:
-        xs = test_vectors(info, validation_x)
+        xs = make_vectors(info, validation_x)
     results = []
     with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as tmp:
         exe = build_host(export_dir, info, Path(tmp))

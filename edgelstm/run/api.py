@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DataError, TargetError
-from ..export.check import MODE_RUN, compare, reference, test_vectors
+from ..export.check import MODE_RUN, compare, reference, make_vectors
 from ..export.harness import encode, harness_source
 from ..export.check import layout
 from . import qemu
@@ -38,7 +38,7 @@ def vectors(d: Path, info: dict, n: int, seed: int = 0) -> np.ndarray:
     parts = []
     if info["files"].get("validation_inputs"):
         parts.append(np.load(d / info["files"]["validation_inputs"]))
-    extra = test_vectors(info, None, n_random=max(n, 2), seed=seed)
+    extra = make_vectors(info, None, n_random=max(n, 2), seed=seed)
     randoms, extremes = extra[:-2], extra[-2:]
     parts.append(randoms)
     xs = np.concatenate(parts)[:max(n - 2, 0)]

@@ -29,4 +29,53 @@ def lstm_s8(ctx: Context, op) -> Emitted:
         code = [f"for (int32_t t = 0; t < {steps}; ++t) {{",
                 "    " + step.format(x=f" + t * {in_size}"),
                 "    " + copy.format(y=f" + t * {units}"), "}"]
-    return Emitted(p.c_definitions(name), code)
+    return Emitted(p.c_definitions(name).replace('#include "el_lstm_s8.h"\n', ''), code)
+
+
+_GATES = ("input", "forget", "cell", "output")
+_ACT_TANH, _ACT_SIGMOID = 4, 6  # fused activation codes of the TFLite schema
+
+
+@handler("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32")
+def lstm_f32(ctx: Context, op) -> Emitted:
+    from ...errors import UnsupportedCombination
+    from ..cformat import c_array
+
+    g = ctx.graph
+    slots = {"w_x": (1, 2, 3, 4), "w_h": (5, 6, 7, 8), "bias": (12, 13, 14, 15)}
+    absent = [k for k in (9, 10, 11, 16, 17, 20, 21, 22, 23) if k < len(op.inputs) and op.inputs[k] >= 0]
+    if absent or any(op.inputs[k] < 0 for k in slots["w_x"] + slots["w_h"]):
+        raise UnsupportedCombination("float LSTM with peephole, projection, layer norm or CIFG is not supported")
+    act = int(op.options.fusedActivationFunction)
+    if act not in (_ACT_TANH, _ACT_SIGMOID):
+        raise UnsupportedCombination(f"LSTM cell activation {act} is not supported (tanh or sigmoid)")
+    x, w0 = g.t(op.inputs[0]), g.t(op.inputs[1])
+    units, in_size = w0.shape
+    steps = x.shape[-2]
+    name = ctx.op_name(op)
+    defs, fields = "", []
+    for k, gate in enumerate(_GATES):
+        names = []
+        for part, idx in slots.items():
+            t = g.t(op.inputs[idx[k]]) if op.inputs[idx[k]] >= 0 else None
+            if t is None:
+                names.append("0")
+                continue
+            arr = f"{name}_{gate}_{part}"
+            defs += c_array(arr, t.data, f"{gate} gate {part.replace('_', ' ')} {list(t.shape)}")
+            names.append(arr)
+        fields.append(f"    {{ {', '.join(names)} }},   /* {gate} gate */")
+    clip = float(op.options.cellClip or 0.0)
+    defs += (f"static const el_lstm_f32_t {name} = {{\n    {in_size}, {units},\n" + "\n".join(fields)
+             + f"\n    {int(act == _ACT_SIGMOID)}, {clip!r}f\n}};\n")
+    h = ctx.state(f"{name}_h", "float", units, "hidden state")
+    c = ctx.state(f"{name}_c", "float", units, "cell state")
+    scratch = ctx.scratch("float", 4 * units)
+    step = f"lstm_step_f32(&{name}, {ctx.ptr(op.inputs[0])}{{x}}, {h}, {c}, {scratch});"
+    copy = f"memcpy({ctx.ptr(op.outputs[0])}{{y}}, {h}, {units} * sizeof(float));"
+    if steps == 1:
+        code = [step.format(x=""), copy.format(y="")]
+    else:
+        code = [f"for (int32_t t = 0; t < {steps}; ++t) {{", "    " + step.format(x=f" + t * {in_size}"),
+                "    " + copy.format(y=f" + t * {units}"), "}"]
+    return Emitted(defs, code)

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "el_fixedpoint.h"
+#include "el_lstm_f32.h"
+#include "el_lstm_s8.h"
 
 #ifdef __cplusplus
 extern "C" {
