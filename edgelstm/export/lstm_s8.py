@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .cformat import c_array
 from .quantparams import quantize_multiplier
 
 #: UNIDIRECTIONAL_SEQUENCE_LSTM input slots (TFLite's lstm_shared.h numbering)
@@ -93,27 +94,26 @@ class LstmS8:
     # ---- C source ----------------------------------------------------------------------
     def c_definitions(self, prefix: str) -> str:
         """C source defining the weight and bias arrays (``static const``, ``<prefix>_<gate>_w_x``
-        and so on) and ``const el_lstm_s8_t <prefix>``. Starts with ``#include "el_lstm_s8.h"``
-        (include-guarded), so it can be pasted anywhere at file scope."""
-        out = ['#include "el_lstm_s8.h"\n\n', f"/* LSTM layer {prefix}: int8, {self.input_size} inputs, {self.units} units.\n"
+        and so on) and ``static const el_lstm_s8_t <prefix>``; the including file includes el_lstm_s8.h."""
+        out = [f"/* LSTM layer {prefix}: int8, {self.input_size} inputs, {self.units} units.\n"
                f" * x: scale {self.input_scale:.9g}, zero point {self.input_zero_point}; "
                f"h: scale {self.hidden_scale:.9g}, zero point {self.hidden_zero_point};\n"
                f" * c: int16, scale 2^{self.cell_scale_power}; gate inputs Q3.12, gate outputs Q0.15. */\n"]
         for name in GATES:
             g = self.gates[name]
             out.append(f"/* ---- {name} gate ({'sigmoid' if name != 'cell' else self.cell_gate_activation}) ---- */\n")
-            out.append(_c_array("int8_t", f"{prefix}_{name}_w_x", g.w_x,
+            out.append(_c_array("int8", f"{prefix}_{name}_w_x", g.w_x,
                                 f"{name} gate input weights ({self.units}, {self.input_size}), scale {g.w_x_scale:.9g}"))
-            out.append(_c_array("int8_t", f"{prefix}_{name}_w_h", g.w_h,
+            out.append(_c_array("int8", f"{prefix}_{name}_w_h", g.w_h,
                                 f"{name} gate recurrent weights ({self.units}, {self.units}), scale {g.w_h_scale:.9g}"))
-            out.append(_c_array("int32_t", f"{prefix}_{name}_bias_x", g.bias_x,
+            out.append(_c_array("int32", f"{prefix}_{name}_bias_x", g.bias_x,
                                 f"{name} gate bias ({self.units}), scale {g.bias_scale:.9g}, "
                                 f"minus x zero point {self.input_zero_point} x row sums"))
-            out.append(_c_array("int32_t", f"{prefix}_{name}_bias_h", g.bias_h,
+            out.append(_c_array("int32", f"{prefix}_{name}_bias_h", g.bias_h,
                                 f"minus h zero point {self.hidden_zero_point} x recurrent row sums ({self.units})"))
             out.append("\n")
         act = "EL_LSTM_S8_ACT_TANH" if self.cell_gate_activation == "tanh" else "EL_LSTM_S8_ACT_SIGMOID"
-        lines = [f"const el_lstm_s8_t {prefix} = {{",
+        lines = [f"static const el_lstm_s8_t {prefix} = {{",
                  f"    .input_size = {self.input_size},",
                  f"    .units = {self.units},"]
         for name in GATES:
@@ -353,12 +353,7 @@ def _int32(v: np.ndarray, where: str) -> np.ndarray:
 
 
 def _c_array(ctype: str, name: str, values: np.ndarray, comment: str) -> str:
-    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    cols = np.asarray(values).shape[-1] if np.asarray(values).ndim == 2 else 12
-    per = max(1, min(cols, 16))
-    rows = [", ".join(flat[k:k + per]) for k in range(0, len(flat), per)] or ["0"]
-    body = "\n".join(f"    {r}," for r in rows)
-    return f"/* {comment} */\nstatic const {ctype} {name}[{max(len(flat), 1)}] = {{\n{body}\n}};\n"
+    return c_array(name, np.asarray(values), comment, dtype=ctype)
 
 
 # ---- integer arithmetic of the runtime, vectorized (for LstmS8.reference) ------------------

@@ -2,6 +2,7 @@
 with h and c kept in the model state (TFLite's variable tensors)."""
 from __future__ import annotations
 
+from ...errors import UnsupportedCombination
 from . import Context, Emitted, handler
 
 _HIDDEN, _CELL = 18, 19  # input slots of the variable tensors
@@ -12,7 +13,10 @@ def lstm_s8(ctx: Context, op) -> Emitted:
     from ..lstm_s8 import lstm_s8_from_tflite
 
     g = ctx.graph
-    p = lstm_s8_from_tflite(g.model, 0, op.index)
+    try:
+        p = lstm_s8_from_tflite(g.model, 0, op.index)
+    except ValueError as e:
+        raise UnsupportedCombination(f"int8 LSTM op {op.index}: {e}") from e
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     steps, units, in_size = x.shape[-2], p.units, p.input_size
     name = ctx.op_name(op)
@@ -29,7 +33,7 @@ def lstm_s8(ctx: Context, op) -> Emitted:
         code = [f"for (int32_t t = 0; t < {steps}; ++t) {{",
                 "    " + step.format(x=f" + t * {in_size}"),
                 "    " + copy.format(y=f" + t * {units}"), "}"]
-    return Emitted(p.c_definitions(name).replace('#include "el_lstm_s8.h"\n', ''), code)
+    return Emitted(p.c_definitions(name), code)
 
 
 _GATES = ("input", "forget", "cell", "output")
@@ -38,7 +42,6 @@ _ACT_TANH, _ACT_SIGMOID = 4, 6  # fused activation codes of the TFLite schema
 
 @handler("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32")
 def lstm_f32(ctx: Context, op) -> Emitted:
-    from ...errors import UnsupportedCombination
     from ..cformat import c_array
 
     g = ctx.graph

@@ -50,8 +50,17 @@ int board_read(void *buf, unsigned n)
             return -1;
         }
     }
-    uint32_t block[3] = {(uint32_t)in_handle, (uint32_t)buf, n};
-    return semihost(SYS_READ, block) == 0 ? 0 : -1; /* returns the bytes NOT read */
+    uint8_t *p = (uint8_t *)buf;
+    while (n > 0u) {
+        uint32_t block[3] = {(uint32_t)in_handle, (uint32_t)p, n};
+        int32_t left = semihost(SYS_READ, block); /* the bytes NOT read; n at end of file */
+        if (left < 0 || (uint32_t)left >= n) {
+            return -1;
+        }
+        p += n - (uint32_t)left;
+        n = (uint32_t)left;
+    }
+    return 0;
 }
 
 void board_write(const void *buf, unsigned n)
@@ -62,8 +71,16 @@ void board_write(const void *buf, unsigned n)
             board_exit(4);
         }
     }
-    uint32_t block[3] = {(uint32_t)out_handle, (uint32_t)buf, n};
-    (void)semihost(SYS_WRITE, block);
+    const uint8_t *p = (const uint8_t *)buf;
+    while (n > 0u) {
+        uint32_t block[3] = {(uint32_t)out_handle, (uint32_t)p, n};
+        int32_t left = semihost(SYS_WRITE, block); /* the bytes NOT written */
+        if (left < 0 || (uint32_t)left >= n) {
+            board_exit(5);
+        }
+        p += n - (uint32_t)left;
+        n = (uint32_t)left;
+    }
 }
 
 void board_exit(int code)
@@ -100,7 +117,9 @@ uint64_t board_counter_stop(void)
         now = SYST_CVR;
     } while (wraps != systick_wraps);
     SYST_CSR = 0;
-    return (uint64_t)wraps * (SYST_RELOAD + 1u) + (SYST_RELOAD - now);
+    /* CVR reads 0 from start until the first tick reloads it: nothing elapsed yet */
+    uint32_t part = (now == 0u) ? 0u : SYST_RELOAD - now;
+    return (uint64_t)wraps * (SYST_RELOAD + 1u) + part;
 }
 
 void board_paint_stack(void)

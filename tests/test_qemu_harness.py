@@ -1,0 +1,184 @@
+"""QEMU Cortex-M harness (firmware_export/boards/mps2 + edgelstm.run.qemu): binary-safe
+semihosting I/O, exit codes, SysTick instruction counts under -icount, ELF sizes, errors."""
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from edgelstm.errors import TargetError, ToolchainError
+from edgelstm.run import qemu
+
+pytestmark = pytest.mark.qemu
+
+# in.bin: u32 n, u32 loop passes, u32 exit code, n bytes.
+# out.bin: n bytes xor 0x5a, u64 SysTick ticks of the loop, u32 stack peak, u32 checksum of hx_table.
+ECHO = r"""
+#include <stdint.h>
+#include "board.h"
+
+#define MAX_N 4096u
+
+const uint8_t hx_table[1000] = {1, 2, 3};   /* "model weights": counted by symbol_sizes("hx_") */
+static uint8_t buf[MAX_N];
+
+static __attribute__((noinline)) uint32_t deep(uint32_t k)
+{
+    volatile uint8_t scratch[512];             /* at least 512 bytes of stack */
+    for (uint32_t i = 0; i < sizeof(scratch); ++i) {
+        scratch[i] = (uint8_t)(i + k);
+    }
+    return scratch[k % sizeof(scratch)];
+}
+
+int main(void)
+{
+    uint32_t head[3];
+    if (board_read(head, sizeof(head)) != 0 || head[0] > MAX_N || board_read(buf, head[0]) != 0) {
+        return 2;
+    }
+    for (uint32_t i = 0; i < head[0]; ++i) {
+        buf[i] ^= 0x5au;
+    }
+    uint32_t n = head[1];
+    board_counter_start();
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");  /* 2 instructions per pass */
+    uint64_t ticks = board_counter_stop();
+    uint32_t sum = deep(head[0]);
+    for (uint32_t i = 0; i < sizeof(hx_table); ++i) {
+        sum += hx_table[i];
+    }
+    uint32_t peak = board_stack_peak();
+    board_write(buf, head[0]);
+    board_write(&ticks, sizeof(ticks));
+    board_write(&peak, sizeof(peak));
+    board_write(&sum, sizeof(sum));
+    return (int)head[2];
+}
+"""
+
+TARGETS = ["cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33"]
+
+
+@pytest.fixture(scope="module")
+def echo_elfs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("echo")
+    src = d / "echo.c"
+    src.write_text(ECHO)
+    return {t: qemu.build_firmware([src], [], t, d / f"echo-{t}.elf") for t in TARGETS}
+
+
+def run_echo(elf: Path, target: str, data: bytes, passes: int = 1, code: int = 0) -> tuple[bytes, int, int, int]:
+    r = qemu.run_firmware(elf, target, struct.pack("<III", len(data), passes, code) + data)
+    assert r.exit_code == 0
+    n = len(data)
+    assert len(r.output) == n + 16
+    ticks, peak, total = struct.unpack("<QII", r.output[n:])
+    return r.output[:n], ticks, peak, total
+
+
+def test_boards_come_from_the_profiles():
+    assert {t: b.machine for t, b in qemu.BOARDS.items()} == {
+        "cortex-m3": "mps2-an385", "cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m33": "mps2-an505"}
+    m4, m33 = qemu.BOARDS["cortex-m4"], qemu.BOARDS["cortex-m33"]
+    assert "-mcpu=cortex-m4" in m4.cflags and m4.clock_hz == 25e6 and m4.linker_script.name == "mps2.ld"
+    assert (m4.flash_origin, m4.ram_origin) == (0x0, 0x20000000)
+    assert "-mcpu=cortex-m33" in m33.cflags and m33.clock_hz == 20e6 and m33.linker_script.name == "mps2_an505.ld"
+    assert (m33.flash_origin, m33.ram_origin) == (0x10000000, 0x38000000)
+    assert all(b.linker_script.is_file() for b in qemu.BOARDS.values())
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_binary_io_is_exact(target, echo_elfs):
+    rng = random.Random(5)
+    data = bytes(range(256)) + bytes(rng.randrange(256) for _ in range(3000)) + b"\x00\x00\xff\x1a\r\n"
+    out, _, peak, total = run_echo(echo_elfs[target], target, data)
+    assert out == bytes(b ^ 0x5A for b in data)
+    n = len(data)
+    assert total == ((n % 512 + n) & 0xFF) + 1 + 2 + 3  # .data/.rodata reached the program intact
+    assert 512 <= peak < 2048  # deep()'s 512-byte frame and not much more
+
+
+def test_empty_input_and_exit_code(echo_elfs):
+    out, _, _, _ = run_echo(echo_elfs["cortex-m4"], "cortex-m4", b"")
+    assert out == b""
+    with pytest.raises(TargetError, match="exited with code 3"):
+        qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", struct.pack("<III", 0, 1, 3))
+    with pytest.raises(TargetError, match="exited with code 2: the firmware could not read its input"):
+        qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", struct.pack("<III", 10, 1, 0) + b"short")
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m33"])
+def test_loop_instruction_count_is_exact(target, echo_elfs):
+    """2 instructions per pass of subs/bne; no SysTick wrap below 2^24 ticks (~655k instructions)."""
+    board = qemu.board_for(target)
+    counts = {}
+    for passes in (1, 1000, 100_000, 3_000_000):
+        _, ticks, _, _ = run_echo(echo_elfs[target], target, b"x", passes)
+        counts[passes] = qemu.ticks_to_instructions(ticks, board)
+    assert counts[1000] - counts[1] == pytest.approx(2 * 999, abs=0.1)
+    assert counts[100_000] - counts[1000] == pytest.approx(2 * 99_000, abs=0.1)
+    assert 2 <= counts[1] < 14  # the loop's 2 instructions + board_counter_start/stop
+    # 3e6 passes wrap the 24-bit SysTick 7-9 times; each wrap runs the 5-instruction handler
+    wraps = counts[3_000_000] * 2**qemu.ICOUNT_SHIFT * board.clock_hz / 1e9 // 2**24
+    assert counts[3_000_000] - counts[1] - 2 * 2_999_999 == pytest.approx(5 * wraps, abs=1)
+    # the same run gives the same ticks
+    assert run_echo(echo_elfs[target], target, b"x", 1000)[1] == run_echo(echo_elfs[target], target, b"x", 1000)[1]
+
+
+def test_hardfault_exits_with_its_own_code(tmp_path):
+    src = tmp_path / "fault.c"
+    src.write_text("#include <stdint.h>\nint main(void)\n{\n    return *(volatile int32_t *)0xFFFFFFF0u;\n}\n")
+    elf = qemu.build_firmware([src], [], "cortex-m33", tmp_path / "fault.elf")
+    with pytest.raises(TargetError, match="code 127: the firmware faulted"):
+        qemu.run_firmware(elf, "cortex-m33", b"")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_float_code_runs(target, tmp_path):
+    """Hard-float cores need the FPU enabled by Reset_Handler (else UsageFault, exit 127)."""
+    src = tmp_path / "fp.c"
+    src.write_text("#include \"board.h\"\nint main(void)\n{\n    volatile float a = 1.5f, b = 2.25f;\n"
+                   "    float c = a * b + a;\n    board_write(&c, sizeof(c));\n    return 0;\n}\n")
+    elf = qemu.build_firmware([src], [], target, tmp_path / "fp.elf")
+    assert struct.unpack("<f", qemu.run_firmware(elf, target, b"").output) == (1.5 * 2.25 + 1.5,)
+
+
+def test_timeout_kills_qemu(tmp_path):
+    src = tmp_path / "spin.c"
+    src.write_text("int main(void)\n{\n    for (;;) {\n    }\n}\n")
+    elf = qemu.build_firmware([src], [], "cortex-m4", tmp_path / "spin.elf")
+    with pytest.raises(TargetError, match="QEMU did not finish within 2 s"):
+        qemu.run_firmware(elf, "cortex-m4", b"", timeout_s=2)
+
+
+def test_sizes_from_the_elf(echo_elfs):
+    elf = echo_elfs["cortex-m4"]
+    s = qemu.elf_sizes(elf)
+    assert set(s) == {"text", "rodata", "data", "bss", "stack"}
+    assert s["text"] > 0 and s["rodata"] >= 1000 and s["bss"] >= 4096 and s["stack"] == 0x10000
+    assert qemu.symbol_sizes(elf, "hx_") == 1000
+    assert qemu.symbol_sizes(elf, "main", exact=True) > 0
+    assert qemu.symbol_sizes(elf, "malloc") == 0  # no heap
+
+
+def test_compile_error_is_a_toolchain_error(tmp_path):
+    src = tmp_path / "bad.c"
+    src.write_text("int main(void)\n{\n    int unused;\n    return 0;\n}\n")  # -Werror
+    with pytest.raises(ToolchainError, match="unused"):
+        qemu.build_firmware([src], [], "cortex-m4", tmp_path / "bad.elf")
+
+
+def test_missing_tools_say_make_setup(echo_elfs, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(ToolchainError, match=r"arm-none-eabi-gcc not found.*make setup"):
+        qemu.build_firmware([tmp_path / "x.c"], [], "cortex-m4", tmp_path / "x.elf")
+    with pytest.raises(ToolchainError, match=r"qemu-system-arm not found.*make setup"):
+        qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", b"")
+
+
+def test_unknown_target():
+    with pytest.raises(TargetError, match="no QEMU board for cortex-m0plus"):
+        qemu.board_for("cortex-m0plus")
