@@ -4,6 +4,7 @@ Pure math on hand-built ModelDescs: no TensorFlow, runs in a second.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -245,6 +246,8 @@ def test_over_budget_warns(tmp_path):
 
 def test_calibration_roundtrip(tmp_path):
     p = _copy(tmp_path)
+    # start uncalibrated whatever the repository's profile holds (make bench writes a measurement)
+    p.write_text(re.sub(r"(?m)^instructions_per_mac = .*$", "instructions_per_mac = 0.0", p.read_text()))
     before = tg.load_target(str(p))
     assert before.calibrated_instructions_per_mac is None
     tg.write_calibration(str(p), 5.3, 'edgelstm run "demo" on mps2-an386', cycles_per_instruction=1.25)
@@ -276,3 +279,14 @@ def test_profile_api_shape():
         assert set(r["targets"][t]) >= {"latency_us", "energy_uj", "fits"}
     # the M0+ has no FPU and a slower MAC: slower than the M4 on the same work
     assert r["targets"]["cortex-m0plus"]["cycles"] > r["targets"]["cortex-m4"]["cycles"]
+
+
+def test_measured_calibration_is_all_inclusive(tmp_path):
+    """A measured instructions/MAC (edgelstm run) already holds the elementwise work and the
+    per-step overhead: calibrated cycles are MACs x that figure x CPI, nothing added."""
+    p = _copy(tmp_path)
+    tg.write_calibration(str(p), 14.5, "edgelstm run", cycles_per_instruction=1.0)
+    t = tg.load_target(str(p))
+    c = count_model(model(rnn("lstm", 6, 16), dense(16, 4), T=100), "int8")
+    assert estimate(c, t, calibrated=True)["cycles"] == pytest.approx(c["totals"]["macs"] * 14.5, abs=1)
+    assert estimate(c, t, calibrated=False)["cycles"] > c["totals"]["macs"] * t.cycles["int8"]["mac"]

@@ -44,7 +44,7 @@ class Generator:
         self._scratch: tuple[str, int] | None = None
         self._op_names: dict[int, str] = {}
         self._used_names: set[str] = set()
-        self._defined: set[int] = set()
+        self._defined: set[int | str] = set()
         self._weights = weight_names(graph, desc)
         self._ptr: dict[int, str] = {}
         self.arena_bytes = 0
@@ -57,10 +57,11 @@ class Generator:
     def ptr(self, tensor: int) -> str:
         return self._ptr[tensor]
 
-    def first_use(self, tensor: int) -> bool:
-        if tensor in self._defined:
+    def first_use(self, key: int | str) -> bool:
+        """True the first time a constant (tensor index or C name) is asked for: define it once."""
+        if key in self._defined:
             return False
-        self._defined.add(tensor)
+        self._defined.add(key)
         return True
 
     def _unique(self, base: str) -> str:

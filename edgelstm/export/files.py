@@ -30,7 +30,7 @@ def runtime_sources(model_c: str) -> list[Path]:
     """Runtime .c files the generated model calls, plus what they call."""
     src = RUNTIME / "src"
     called = {p.stem for p in src.glob("*.c") if re.search(rf"\b{p.stem}\(", model_c)}
-    files = {src / "requantize.c"} | {src / f"{k}.c" for k in called}
+    files = {src / f"{k}.c" for k in called}
     for kernel, prefixes in _DEPENDS.items():
         if kernel in called:
             files |= {p for p in src.glob("*.c") if p.stem.startswith(prefixes)}

@@ -30,9 +30,15 @@ def cycles_per_mac(target: Target, dtype: str, calibrated: bool) -> tuple[float,
     return target.cycles[dtype]["mac"], False
 
 
-def layer_cycles(layer: dict[str, Any], target: Target, dtype: str, cpm: float) -> dict[str, float]:
-    """Cycles of one layer for the whole sequence and per call (one timestep, or one Dense application)."""
-    cyc = target.cycles[dtype]
+def layer_cycles(layer: dict[str, Any], target: Target, dtype: str, cpm: float,
+                 all_inclusive: bool = False) -> dict[str, float]:
+    """Cycles of one layer for the whole sequence and per call (one timestep, or one Dense application).
+
+    all_inclusive: cpm is a measured figure (edgelstm run: all instructions of an inference / its
+    MACs) that already holds the elementwise work and the per-step overhead."""
+    cyc = dict(target.cycles[dtype])
+    if all_inclusive:
+        cyc = {k: 0.0 for k in cyc}
     ew_total = sum(n * cyc[op] for op, n in layer["elementwise"].items())
     if layer["type"] == "dense":
         per_call_ew = sum(n * cyc[op] for op, n in layer["elementwise_per_call"].items())
@@ -70,7 +76,7 @@ def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False) -
     """Per-target results for the report's ``targets`` object."""
     dtype = counts["mac_dtype"]
     cpm, used_cal = cycles_per_mac(target, dtype, calibrated)
-    per_layer = [layer_cycles(l, target, dtype, cpm) for l in counts["layers"]]
+    per_layer = [layer_cycles(l, target, dtype, cpm, all_inclusive=used_cal) for l in counts["layers"]]
     cycles = sum(p["total"] for p in per_layer)
     stream_cycles = sum(p["per_call"] for p in per_layer)  # stateful variant: every layer once per new sample
     T = counts["seq_len"]

@@ -37,8 +37,14 @@ class Context(Protocol):
     def weight_name(self, tensor: int) -> str:
         """C identifier of a constant tensor (named after its layer and gate when known)."""
 
-    def state(self, name: str, ctype: str, count: int, comment: str) -> str:
-        """Declare a state field kept across steps (zeroed by reset); returns the C expression."""
+    def first_use(self, key: int | str) -> bool:
+        """True the first time a constant (tensor index or C name) is defined: emit it once."""
+
+    def scratch(self, ctype: str, count: int) -> str:
+        """Scratch shared by the ops (not kept between steps); returns the C expression."""
+
+    def state(self, name: str, ctype: str, count: int, comment: str, init: int = 0) -> str:
+        """Declare a state field kept across steps (reset to init); returns the C expression."""
 
 
 Handler = Callable[[Context, Op], Emitted]

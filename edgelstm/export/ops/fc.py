@@ -34,16 +34,20 @@ def fc_s8(ctx: Context, op) -> Emitted:
     lo, hi = activation_range_s8(act, y.q_scale, y.q_zero_point)
     defs = c_array(wname, w.data, f"{out_size} x {in_size} int8 weights, scale "
                    f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}") if ctx.first_use(op.inputs[1]) else ""
-    bias = "0"
-    if b is not None:
-        bname = ctx.weight_name(op.inputs[2])
-        if ctx.first_use(op.inputs[2]):
-            defs += c_array(bname, b.data, f"{out_size} int32 bias, scale input x weight")
-        bias = bname
+    # the input zero point folded into the bias: sum (x - zp) w + b = sum x w + (b - zp sum w)
+    bias = (b.data.astype(np.int64) if b is not None else np.zeros(out_size, np.int64))
+    bias = bias - x.q_zero_point * w.data.astype(np.int64).sum(axis=1)
+    if np.abs(bias).max(initial=0) >= 2**31:
+        raise UnsupportedCombination(f"FULLY_CONNECTED {name}: folded bias overflows int32")
+    bname = (ctx.weight_name(op.inputs[2]) if b is not None else wname.replace("_w", "_b", 1) + "_zp") \
+        + (f"_zp{x.q_zero_point}".replace("-", "m") if x.q_zero_point else "")
+    if ctx.first_use(bname):
+        defs += c_array(bname, bias.astype(np.int32), f"{out_size} int32 bias (scale input x weight), input zero point "
+                        f"{x.q_zero_point} folded in")
     defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers (Q0.31)")
     defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts")
-    defs += (f"static const el_fc_s8_t {name} = {{\n    {rows}, {in_size}, {out_size}, {wname}, {bias}, {name}_mult, "
-             f"{name}_shift, {int(per_channel)},\n    {-x.q_zero_point}, {y.q_zero_point}, {lo}, {hi}\n}};\n")
+    defs += (f"static const el_fc_s8_t {name} = {{\n    {rows}, {in_size}, {out_size}, {wname}, {bname}, {name}_mult, "
+             f"{name}_shift, {int(per_channel)},\n    {y.q_zero_point}, {lo}, {hi}\n}};\n")
     return Emitted(defs, [f"fc_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
 
 

@@ -23,17 +23,18 @@ extern "C" {
 
 /* ---- int8 ---------------------------------------------------------------------------- */
 
-/* FULLY_CONNECTED: y[r][o] = requant(sum_i (x[r][i] + input_offset) * w[o][i] + bias[o]) + output_offset */
+/* FULLY_CONNECTED: y[r][o] = requant(sum_i x[r][i] * w[o][i] + bias[o]) + output_offset, where the
+ * generator folds the input zero point into the bias: bias[o] = b[o] - input_zero_point * sum_i w[o][i]
+ * (exact integer arithmetic: the same sums as TFLite Micro's (x - zero_point) * w). */
 typedef struct {
     int32_t rows;              /* input vectors per call (1 for one timestep) */
     int32_t in_size;
     int32_t out_size;
     const int8_t *weights;     /* out_size x in_size, row-major, symmetric (zero point 0) */
-    const int32_t *bias;       /* out_size, or 0 when the op has none */
+    const int32_t *bias;       /* out_size, zero point folded in (see above) */
     const int32_t *multiplier; /* per output channel (per_channel = 1) or one value */
     const int32_t *shift;
     int32_t per_channel;
-    int32_t input_offset;
     int32_t output_offset;
     int32_t act_min;
     int32_t act_max;

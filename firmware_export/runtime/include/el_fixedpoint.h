@@ -9,14 +9,38 @@
 
 #include <stdint.h>
 
-/* x * M with M = multiplier * 2^(shift - 31), rounded as TFLite Micro does. */
-int32_t el_requantize(int32_t x, int32_t multiplier, int32_t shift);
-
 /* (a * b * 2) >> 32 rounded to nearest, saturating the one overflow case (a = b = INT32_MIN). */
-int32_t el_rounding_doubling_high_mul(int32_t a, int32_t b);
+static inline int32_t el_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* C99 division truncates towards zero, which is the rounding this needs. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
 
 /* x / 2^exponent rounded to nearest, ties away from zero (0 <= exponent <= 31). */
-int32_t el_rounding_divide_by_pot(int32_t x, int32_t exponent);
+static inline int32_t el_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * M with M = multiplier * 2^(shift - 31), rounded as TFLite Micro does (its default, two
+ * roundings: the doubling high multiply, then the rounding right shift). Inline: every kernel
+ * calls it once per output element. */
+static inline int32_t el_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift > 0) {
+        /* x * 2^shift cannot overflow for the accumulators the kernels pass */
+        return el_rounding_doubling_high_mul((int32_t)((uint32_t)x << shift), multiplier);
+    }
+    return el_rounding_divide_by_pot(el_rounding_doubling_high_mul(x, multiplier), -shift);
+}
 
 static inline int32_t el_clamp_s32(int32_t v, int32_t lo, int32_t hi)
 {
