@@ -42,7 +42,9 @@ class Generator:
         self.states: list[StateField] = []
         self._state_init: dict[str, int] = {}
         self._scratch: tuple[str, int] | None = None
-        self._op_names: dict[int, str] = {}
+        self._op_names: dict[int, str] = {}  # op index -> C name of its parameters
+        self._const_names: dict[int, str] = {}  # tensor index -> C name of a constant
+        self._producers = graph.producers()
         self._used_names: set[str] = set()
         self._defined: set[int | str] = set()
         self._weights = weight_names(graph, desc)
@@ -74,7 +76,7 @@ class Generator:
         return name
 
     def weight_name(self, tensor: int) -> str:
-        if tensor not in self._op_names:
+        if tensor not in self._const_names:
             w = self._weights.get(tensor)
             if w is None:
                 # a bias: named after the weight of the op that uses it
@@ -82,14 +84,13 @@ class Generator:
                     if op.kind == "FULLY_CONNECTED" and len(op.inputs) > 2 and op.inputs[2] == tensor:
                         w = self._weights.get(op.inputs[1], f"t{op.inputs[1]}_w").replace("_w", "_b", 1)
                         break
-            self._op_names[tensor] = self._unique(w or f"t{tensor}")
-        return self._op_names[tensor]
+            self._const_names[tensor] = self._unique(w or f"t{tensor}")
+        return self._const_names[tensor]
 
     def op_name(self, op: Op) -> str:
-        key = -1 - op.index
-        if key not in self._op_names:
-            self._op_names[key] = self._unique(self._op_base(op))
-        return self._op_names[key]
+        if op.index not in self._op_names:
+            self._op_names[op.index] = self._unique(self._op_base(op))
+        return self._op_names[op.index]
 
     def state(self, name: str, ctype: str, count: int, comment: str, init: int = 0) -> str:
         field_name = c_identifier(name[len(self.prefix) + 1:] if name.startswith(self.prefix + "_") else name)
@@ -105,18 +106,16 @@ class Generator:
 
     # ---- naming -------------------------------------------------------------------------
     def _op_base(self, op: Op) -> str:
-        g = self.graph
         if op.kind == "FULLY_CONNECTED":
             w = self._weights.get(op.inputs[1])
             return w.replace("_w_", "_").replace("_dense_w", "_dense") if w else f"fc{op.index}"
         if op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM":
             w = self._weights.get(op.inputs[1])
             return (w.split("_")[0] if w else f"lstm{op.index}") + "_lstm"
-        prods = g.producers()
         for i in op.inputs:
-            p = prods.get(i)
+            p = self._producers.get(i)
             if p is not None:
-                base = self._op_names.get(-1 - p.index, "")[len(self.prefix) + 1:]
+                base = self._op_names.get(p.index, "")[len(self.prefix) + 1:]
                 if base:
                     stem = "_".join(base.split("_")[:2])
                     return f"{stem}_{op.kind.lower()}"
@@ -173,7 +172,7 @@ class Generator:
             if op.kind == "DELEGATE":
                 continue
             e = op_handlers.emit(self, op)
-            name = self._op_names.get(-1 - op.index, op.kind.lower())
+            name = self._op_names.get(op.index, op.kind.lower())
             y = g.t(op.outputs[0])
             kinds.append(op.kind)
             if e.definitions:
