@@ -25,15 +25,20 @@ def lstm_s8(ctx: Context, op) -> Emitted:
                   init=hid.q_zero_point)
     c = ctx.state(f"{name}_c", "int16_t", units, f"cell state, int16 (scale {cell.q_scale:.6g})")
     scratch = ctx.scratch("int16_t", 4 * units)
-    step = f"lstm_step_s8(&{name}, {ctx.ptr(op.inputs[0])}{{x}}, {h}, {c}, {scratch});"
-    copy = f"memcpy({ctx.ptr(op.outputs[0])}{{y}}, {h}, {units});"
+    return Emitted(p.c_definitions(name), _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps,
+                                                     in_size, units))
+
+
+def _time_loop(ctx: Context, op, kernel: str, name: str, state: tuple[str, str, str], steps: int, in_size: int,
+               units: int) -> list[str]:
+    """The op's timesteps: the step kernel, then h copied into the op's output sequence."""
+    h, c, scratch = state
+    step = f"{kernel}(&{name}, {ctx.ptr(op.inputs[0])}{{x}}, {h}, {c}, {scratch});"
+    copy = f"memcpy({ctx.ptr(op.outputs[0])}{{y}}, {h}, sizeof({h}));"
     if steps == 1:
-        code = [step.format(x=""), copy.format(y="")]
-    else:
-        code = [f"for (int32_t t = 0; t < {steps}; ++t) {{",
-                "    " + step.format(x=f" + t * {in_size}"),
-                "    " + copy.format(y=f" + t * {units}"), "}"]
-    return Emitted(p.c_definitions(name), code)
+        return [step.format(x=""), copy.format(y="")]
+    return [f"for (int32_t t = 0; t < {steps}; ++t) {{", "    " + step.format(x=f" + t * {in_size}"),
+            "    " + copy.format(y=f" + t * {units}"), "}"]
 
 
 _GATES = ("input", "forget", "cell", "output")
@@ -74,11 +79,4 @@ def lstm_f32(ctx: Context, op) -> Emitted:
     h = ctx.state(f"{name}_h", "float", units, "hidden state")
     c = ctx.state(f"{name}_c", "float", units, "cell state")
     scratch = ctx.scratch("float", 4 * units)
-    step = f"lstm_step_f32(&{name}, {ctx.ptr(op.inputs[0])}{{x}}, {h}, {c}, {scratch});"
-    copy = f"memcpy({ctx.ptr(op.outputs[0])}{{y}}, {h}, {units} * sizeof(float));"
-    if steps == 1:
-        code = [step.format(x=""), copy.format(y="")]
-    else:
-        code = [f"for (int32_t t = 0; t < {steps}; ++t) {{", "    " + step.format(x=f" + t * {in_size}"),
-                "    " + copy.format(y=f" + t * {units}"), "}"]
-    return Emitted(defs, code)
+    return Emitted(defs, _time_loop(ctx, op, "lstm_step_f32", name, (h, c, scratch), steps, in_size, units))
