@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .toolchain import compile_objects, section_sizes
+from .toolchain import compile_objects, section_sizes, with_opt
 
 
 def build_sizes(export_dir: Path, info: dict, target: Any) -> dict:
@@ -28,7 +28,7 @@ def build_sizes(export_dir: Path, info: dict, target: Any) -> dict:
         model, runtime, tfl = _sum(m, host), _sum(r, host), _sum(arr, host)
     state = int(info["memory"]["state_struct_bytes"])
     return {
-        "target": target.name, "compiler": "gcc" if host else "arm-none-eabi-gcc", "cflags": cflags + ["-O2"],
+        "target": target.name, "compiler": "gcc" if host else "arm-none-eabi-gcc", "cflags": with_opt(cflags),
         "flash_bytes": {"model": model["text"] + model["rodata"], "runtime": runtime["text"] + runtime["rodata"],
                         "total": model["text"] + model["rodata"] + runtime["text"] + runtime["rodata"]},
         "ram_bytes": {"state": state, "static": model["data"] + model["bss"] + runtime["data"] + runtime["bss"],

@@ -32,6 +32,11 @@ def run_compiler(cmd: list[str], what: str) -> None:
         raise ToolchainError(f"{what} failed:\n{first}")
 
 
+def with_opt(cflags: list[str]) -> list[str]:
+    """The target's flags, with -O2 unless they choose an optimization level."""
+    return list(cflags) + ([] if any(f.startswith("-O") for f in cflags) else ["-O2"])
+
+
 def compile_objects(sources: list[Path], include_dirs: list[Path], cflags: list[str], out_dir: Path,
                     host: bool) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -40,8 +45,8 @@ def compile_objects(sources: list[Path], include_dirs: list[Path], cflags: list[
     incs = [f"-I{d}" for d in include_dirs]
     for src in sources:
         obj = out_dir / (src.stem + ".o")
-        run_compiler(cc + WARNINGS + ["-O2", "-ffunction-sections", "-fdata-sections", *incs, "-c", str(src),
-                                      "-o", str(obj)], f"compiling {src.name}")
+        run_compiler([cc[0], *with_opt(cc[1:]), *WARNINGS, "-ffunction-sections", "-fdata-sections", *incs, "-c",
+                      str(src), "-o", str(obj)], f"compiling {src.name}")
         objs.append(obj)
     return objs
 
