@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from edgelstm.export.check import (MODE_RUN, MODE_STEP, build_host, compare, reference, run_check_program,
-                                   make_vectors)
+from edgelstm.export.check import (MODE_RUN, MODE_STEP, build_host, compare, expected_run, expected_step,
+                                   make_vectors, reference, run_check_program)
 
 
 def _info(d: Path) -> dict:
@@ -28,14 +28,11 @@ def _check_both_modes(d: Path, tmp_path: Path, xs: np.ndarray) -> None:
     info = _info(d)
     exe = build_host(d, info, tmp_path)
     run = run_check_program([str(exe)], info, xs, MODE_RUN)
-    streaming_tflite = info["variant"] == "stateful"
-    want = reference((d / info["files"]["tflite"]).read_bytes(), xs, MODE_RUN, streaming_graph=streaming_tflite)
-    if streaming_tflite and not info["api"]["output_is_sequence"]:
-        want = want[:, -1:]
+    want = expected_run(d, info, xs)
     assert np.array_equal(run, want.reshape(run.shape)), compare(run, want, "run")
     if info["api"]["streaming"]:
         step = run_check_program([str(exe)], info, xs, MODE_STEP)
-        want = reference((d / info["files"]["step_tflite"]).read_bytes(), xs, MODE_STEP, streaming_graph=True)
+        want = expected_step(d, info, xs)
         assert np.array_equal(step, want.reshape(step.shape)), compare(step, want, "step")
         # state carried across hx_step calls gives what hx_run gives
         last = step if info["api"]["output_is_sequence"] else step[:, -1:]

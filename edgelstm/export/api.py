@@ -135,6 +135,8 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
         }
         val_x = validation.x if validation is not None else getattr(model.validation, "x", None)
         if val_x is not None:
+            from .check import quantize_input
+
             np.save(pkg / "validation_inputs.npy", quantize_input(info, val_x[:MAX_SAVED_VECTORS]))
             files["validation_inputs"] = "validation_inputs.npy"
         (pkg / "export.json").write_text(json.dumps(info, indent=2))
@@ -183,9 +185,3 @@ def _count(kinds: list[str]) -> dict[str, int]:
         out[k] = out.get(k, 0) + 1
     return out
 
-
-def quantize_input(info: dict, x: np.ndarray) -> np.ndarray:
-    a = info["api"]
-    if a["dtype"] != "int8":
-        return x.astype(np.float32)
-    return np.clip(np.round(x / a["input_scale"]) + a["input_zero_point"], -128, 127).astype(np.int8)

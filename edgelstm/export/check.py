@@ -21,6 +21,29 @@ def layout(info: dict) -> Layout:
     return Layout(a["seq_len"], a["input_size"], a["output_size"], a["output_steps"], a["dtype"])
 
 
+def quantize_input(info: dict, x: np.ndarray) -> np.ndarray:
+    """Float inputs in the export's input type (int8: with its input scale and zero point)."""
+    from ..convert.runners import TensorInfo, quantize
+
+    a = info["api"]
+    return quantize(np.asarray(x, np.float32), TensorInfo("input", (), a["dtype"], a["input_scale"],
+                                                           a["input_zero_point"]))
+
+
+def expected_run(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
+    """What TFLite Micro computes for <p>_run on xs with the exported .tflite: (n, steps, out)."""
+    stateful = info["variant"] == "stateful"
+    want = reference((export_dir / info["files"]["tflite"]).read_bytes(), xs, MODE_RUN, streaming_graph=stateful)
+    if stateful and not info["api"]["output_is_sequence"]:
+        want = want[:, -1:]  # the stateful graph yields one output per step; the run keeps the last
+    return want
+
+
+def expected_step(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
+    """What TFLite Micro computes for <p>_step, step by step from reset: (n, T, out)."""
+    return reference((export_dir / info["files"]["step_tflite"]).read_bytes(), xs, MODE_STEP, streaming_graph=True)
+
+
 def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
     """Validation data (quantized with the input scale), random inputs, and the two extremes."""
     lay = layout(info)
@@ -28,9 +51,8 @@ def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8,
     shape = (lay.seq_len, lay.input_size)
     parts = []
     if lay.dtype == "int8":
-        scale, zp = info["api"]["input_scale"], info["api"]["input_zero_point"]
         if validation_x is not None and len(validation_x):
-            parts.append(np.clip(np.round(validation_x / scale) + zp, -128, 127).astype(np.int8))
+            parts.append(quantize_input(info, validation_x))
         parts.append(rng.integers(-128, 128, size=(n_random, *shape)).astype(np.int8))
         parts.append(np.stack([np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)]))
     else:
@@ -119,14 +141,9 @@ def check_host(export_dir: Path, xs: np.ndarray | None = None, validation_x: np.
     results = []
     with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as tmp:
         exe = build_host(export_dir, info, Path(tmp))
-        seq = (export_dir / info["files"]["tflite"]).read_bytes()
         got = run_check_program([str(exe)], info, xs, MODE_RUN)
-        want = reference(seq, xs, MODE_RUN, streaming_graph=info["variant"] == "stateful")
-        if info["variant"] == "stateful" and not info["api"]["output_is_sequence"]:
-            want = want[:, -1:]
-        results.append(compare(got, want, "run"))
+        results.append(compare(got, expected_run(export_dir, info, xs), "run"))
         if info["api"]["streaming"]:
-            step = (export_dir / info["files"]["step_tflite"]).read_bytes()
             got = run_check_program([str(exe)], info, xs, MODE_STEP)
-            results.append(compare(got, reference(step, xs, MODE_STEP, streaming_graph=True), "step"))
+            results.append(compare(got, expected_step(export_dir, info, xs), "step"))
     return results

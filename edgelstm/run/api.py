@@ -12,9 +12,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DataError, TargetError
-from ..export.check import MODE_RUN, compare, reference, make_vectors
-from ..export.harness import encode, harness_source
-from ..export.check import layout
+from ..export.check import MODE_RUN, compare, expected_run, layout, make_vectors
+from ..export.harness import decode, encode, harness_source
 from . import qemu
 
 # A function definition in the runtime's C: a line starting with a type, the name, then '('.
@@ -55,8 +54,6 @@ def firmware_sources(d: Path, info: dict, work: Path) -> list[Path]:
 
 def run_on_target(export_dir: str | Path, target: str, n_vectors: int = 50, timeout_s: float = 120,
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    from ..export.harness import decode
-
     d, info = load_export(export_dir)
     say = progress or (lambda _m: None)
     board = qemu.board_for(target)
@@ -71,11 +68,7 @@ def run_on_target(export_dir: str | Path, target: str, n_vectors: int = 50, time
         say(f"ran {len(xs)} vectors in QEMU")
         got, ticks, stack_peak = decode(lay, res.output, len(xs), MODE_RUN)
         sizes = _sizes(elf, info)
-    want = reference((d / info["files"]["tflite"]).read_bytes(), xs, MODE_RUN,
-                     streaming_graph=info["variant"] == "stateful")
-    if info["variant"] == "stateful" and not info["api"]["output_is_sequence"]:
-        want = want[:, -1:]
-    cmp = compare(got, want, "run")
+    cmp = compare(got, expected_run(d, info, xs), "run")
     say("compared with TFLite Micro")
     instr = np.array([qemu.ticks_to_instructions(int(t), board) for t in ticks])
     per_inf = float(np.median(instr))
