@@ -53,3 +53,14 @@ def test_calibration_feeds_the_profiler(gru_export, tmp_path, monkeypatch):
     t = targets.load_target(str(prof))
     assert t.calibrated_instructions_per_mac == pytest.approx(r["instructions_per_mac"])
     assert "QEMU mps2-an386" in t.calibration["source"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["{tmp}"], "is not an edgelstm export"),
+    (["{export}", "--target", "cortex-m0plus"], "no QEMU board for cortex-m0plus"),
+    (["{export}", "--vectors", "0"], "must be at least 1"),
+])
+def test_bad_run_requests_fail_in_one_line(args, message, gru_export, tmp_path):
+    proc = run_cli("run", *[a.format(tmp=tmp_path, export=gru_export) for a in args], check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr.strip().splitlines()[-1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TargetError
-from .harness import MODE_RUN, MODE_STEP, Layout, decode, encode, harness_source
+from .harness import MODE_RUN, MODE_STEP, Layout, decode, encode, harness_for
 from .toolchain import BOARDS, WARNINGS, need, run_compiler
 
 
@@ -102,7 +102,7 @@ class CheckResult:
 def build_host(export_dir: Path, info: dict, out: Path) -> Path:
     p = info["name"]
     main = out / "check_main.c"
-    main.write_text(harness_source(p, "int8_t" if info["api"]["dtype"] == "int8" else "float", info["api"]["streaming"]))
+    main.write_text(harness_for(info))
     srcs = [export_dir / f"{p}_model.c", main, BOARDS / "host" / "board_host.c"]
     srcs += [export_dir / s for s in info["files"]["runtime"]]
     exe = out / "check"

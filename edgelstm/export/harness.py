@@ -64,6 +64,12 @@ int main(void)
 """
 
 
+def harness_for(info: dict) -> str:
+    """The check program for an export (its export.json contents)."""
+    a = info["api"]
+    return harness_source(info["name"], "int8_t" if a["dtype"] == "int8" else "float", a["streaming"])
+
+
 @dataclass
 class Layout:
     seq_len: int

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DataError, TargetError
 from ..export.check import MODE_RUN, compare, expected_run, layout, make_vectors
-from ..export.harness import decode, encode, harness_source
+from ..export.harness import decode, encode, harness_for
 from . import qemu
 
 # A function definition in the runtime's C: a line starting with a type, the name, then '('.
@@ -47,8 +47,7 @@ def vectors(d: Path, info: dict, n: int, seed: int = 0) -> np.ndarray:
 def firmware_sources(d: Path, info: dict, work: Path) -> list[Path]:
     p = info["name"]
     main = work / "main.c"
-    main.write_text(harness_source(p, "int8_t" if info["api"]["dtype"] == "int8" else "float",
-                                   info["api"]["streaming"]))
+    main.write_text(harness_for(info))
     return [d / f"{p}_model.c", main] + [d / s for s in info["files"]["runtime"]]
 
 

@@ -7,6 +7,13 @@ import sys
 from typing import Any
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run an export on a QEMU Cortex-M board, compare with TFLite Micro, measure",
                        description="Cross-compile an export (edgelstm export) into firmware for QEMU's Cortex-M "
@@ -15,7 +22,7 @@ def register(sub: Any) -> None:
                                    "and RAM.")
     p.add_argument("export", help="folder written by edgelstm export")
     p.add_argument("--target", default="cortex-m4", help="cortex-m3, cortex-m4 (default), cortex-m7 or cortex-m33")
-    p.add_argument("--vectors", type=int, default=50, help="test vectors: validation data, random, extremes "
+    p.add_argument("--vectors", type=_positive, default=50, help="test vectors: validation data, random, extremes "
                                                            "(default 50)")
     p.add_argument("--timeout", type=float, default=120, help="seconds before QEMU is stopped (default 120)")
     p.add_argument("--calibrate", action="store_true",
