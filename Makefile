@@ -18,7 +18,7 @@ help:
 	@echo "make export TARGET=cortex-m   C for the demo LSTM (MODEL=m.keras CALIB=c.npy for yours) into export/,"
 	@echo "                               cross-compiled; TARGET=cortex-m0plus|m3|m4|m7|m33|m55|host (cortex-m = m4)"
 	@echo "make run TARGET=cortex-m4      export, then run it on the QEMU board of that core and compare with TFLM"
-	@echo "make bench    conversion sweep: times, sizes, errors -> bench/results.json, bench/results.md"
+	@echo "make bench    conversion sweep and on-device runs (all QEMU cores) -> bench/results.json, bench/results.md"
 
 setup: apt venv
 
