@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -182,3 +183,23 @@ def test_readme_firmware_example_compiles(lstm_export, compiler, flags, tmp_path
     assert example.read_text().split("*/", 1)[1].strip() in readme  # the README shows this very file
     subprocess.run([compiler, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{lstm_export}", "-c",
                     str(example), "-o", str(tmp_path / "example.o")], check=True)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+def test_export_cmake_fragment_builds_a_user_program(gru_export, tmp_path):
+    shutil.copytree(gru_export, tmp_path / "hx")
+    (tmp_path / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.13)\nproject(app C)\n"
+                                             "add_subdirectory(hx)\nadd_executable(app main.c)\n"
+                                             "target_link_libraries(app PRIVATE hx)\n")
+    (tmp_path / "main.c").write_text('#include <stdio.h>\n#include "hx_model.h"\nstatic hx_state_t s;\n'
+                                     "int main(void)\n{\n    int8_t x[HX_SEQ_LEN * HX_INPUT_SIZE] = {0};\n"
+                                     "    int8_t y[HX_OUTPUT_SIZE];\n    hx_run(&s, x, y);\n"
+                                     '    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) {\n        printf("%d ", y[i]);\n    }\n'
+                                     "    return 0;\n}\n")
+    flags = "-std=c99 -Wall -Wextra -Werror"
+    subprocess.run(["cmake", "-S", str(tmp_path), "-B", str(tmp_path / "build"), f"-DCMAKE_C_FLAGS={flags}"],
+                   check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(tmp_path / "build")], check=True, capture_output=True)
+    want = reference((gru_export / "hx.tflite").read_bytes(), np.zeros((1, 100, 6), np.int8), MODE_RUN, False)
+    got = subprocess.run([str(tmp_path / "build" / "app")], check=True, capture_output=True, text=True).stdout
+    assert [int(v) for v in got.split()] == [int(v) for v in want.reshape(-1)]
