@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .errors import EdgeLSTMError
@@ -16,6 +17,7 @@ from .errors import EdgeLSTMError
 #: Stage modules with a ``register`` function, in pipeline order.
 COMMAND_MODULES = (
     "edgelstm.convert.command",
+    "edgelstm.inspect.command",
     "edgelstm.profile.command",
     "edgelstm.export.command",
     "edgelstm.run.command",
@@ -23,8 +25,17 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error: ...`` line (exit code 2), like every other edgelstm error.
+
+    Subcommand parsers are created with the class of the main parser, so they print the same way."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgelstm",
         description="Keras LSTM/GRU models to TFLite, ONNX and C for Cortex-M microcontrollers.",
     )
@@ -36,12 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    from .procs import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGINT: kill the children, clean up, one error line
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except EdgeLSTMError as exc:
         print(f"error: {exc}", file=sys.stderr)

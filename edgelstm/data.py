@@ -30,8 +30,8 @@ class Dataset:
         return Dataset(self.x[:n], None if self.y is None else self.y[:n], self.source)
 
 
-def load_dataset(path: str | Path, desc: ModelDesc | None = None) -> Dataset:
-    """Read ``.npy`` (N, T, F) or ``.npz`` with ``x`` (and optional ``y``) and check it fits ``desc``."""
+def load_dataset(path: str | Path, desc: ModelDesc | None = None, check_spread: bool = True) -> Dataset:
+    """Read ``.npy`` (N, T, F) or ``.npz`` with ``x`` (and optional ``y``) and check it (check_dataset)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"data file not found: {p}; pass a .npy array of shape (N, T, F) or a .npz with 'x'")
@@ -47,14 +47,22 @@ def load_dataset(path: str | Path, desc: ModelDesc | None = None) -> Dataset:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"cannot read {p.name} as numpy data ({exc}); save it with np.save / np.savez") from None
-    return check_dataset(Dataset(np.asarray(x), None if y is None else np.asarray(y), str(p)), desc)
+    return check_dataset(Dataset(np.asarray(x), None if y is None else np.asarray(y), str(p)), desc, check_spread)
 
 
-def check_dataset(ds: Dataset, desc: ModelDesc | None) -> Dataset:
+#: Narrowest input range (max - min, zero included, as TFLite calibrates it) that int8 can represent:
+#: below it the input scale is so small that folded biases overflow int32.
+MIN_INPUT_RANGE = 1e-6
+
+
+def check_dataset(ds: Dataset, desc: ModelDesc | None, check_spread: bool = True) -> Dataset:
+    """Float data of shape (N, T, F) that fits ``desc`` (when given), finite and, with ``check_spread``,
+    varying enough to calibrate on. Returns it as float32 (labels as int64)."""
     x = ds.x
     name = Path(ds.source).name or "data"
-    if x.dtype.kind not in "fiu":
-        raise DataError(f"{name} has dtype {x.dtype}; it must be numeric float data of shape (N, T, F)")
+    if x.dtype.kind != "f":
+        raise DataError(f"{name} has dtype {x.dtype}, not floating point; pass float32 data of shape (N, T, F) "
+                        "(convert it with x.astype('float32'), scaled as the model was trained)")
     if x.ndim != 3:
         hint = f" (N, {desc.seq_len}, {desc.input_size})" if desc else " (N, T, F)"
         raise DataError(f"{name} has shape {x.shape}; it must be 3-D{hint}")
@@ -65,6 +73,8 @@ def check_dataset(ds: Dataset, desc: ModelDesc | None) -> Dataset:
         raise DataError(f"{name} holds no samples; pass at least one (N >= 1)")
     if not np.isfinite(x).all():
         raise DataError(f"{name} contains NaN or Inf values; clean the data before calibrating")
+    if check_spread:
+        _check_spread(x, name)
     y = ds.y
     if y is not None:
         y = np.asarray(y)
@@ -72,6 +82,20 @@ def check_dataset(ds: Dataset, desc: ModelDesc | None) -> Dataset:
             raise DataError(f"{name}: labels 'y' have shape {y.shape}; expected ({len(x)},) integer class ids")
         y = y.astype(np.int64)
     return Dataset(x.astype(np.float32), y, ds.source)
+
+
+def _check_spread(x: np.ndarray, name: str) -> None:
+    """Calibration derives the int8 input scale from the data's range: constant data gives none."""
+    lo, hi = float(x.min()), float(x.max())
+    if not np.ptp(x.reshape(-1, x.shape[-1]), axis=0).any():
+        what = f"every value is {lo:g}" if lo == hi else f"values {lo:g} .. {hi:g}"
+        raise DataError(f"{name} has no spread: every feature is constant over all samples and timesteps ({what}), "
+                        "so it gives no int8 input range and checks nothing; pass real recorded inputs that vary")
+    span = max(hi, 0.0) - min(lo, 0.0)
+    if span < MIN_INPUT_RANGE:
+        raise DataError(f"{name} spans only {lo:.3g} .. {hi:.3g}: an int8 input scale of {span / 255:.3g} cannot hold "
+                        "the model's biases; pass inputs at the scale the model was trained on (e.g. standardised "
+                        "per feature)")
 
 
 def _parse_ts(text: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,11 @@ clipped to +-3 sigma (the stats are saved beside the model: firmware must apply
 the same scaling). Clipping outliers keeps the recurrent state well conditioned,
 which is what int8 needs: measured on the demo GRU, int8 max error 0.035 with
 clipping against 0.25 without.
-Models are cached in $EDGELSTM_CACHE (default ~/.cache/edgelstm) keyed by kind.
+
+The trained models ship in the package (edgelstm/models/, ~20 KB each): training gives other
+weights on another CPU (oneDNN / AVX-512 numerics), so tests, `edgelstm demo` and the README
+numbers use the shipped weights on every machine. ``edgelstm demo --retrain`` trains afresh;
+those models are cached in $EDGELSTM_CACHE (default ~/.cache/edgelstm) keyed by their settings.
 """
 from __future__ import annotations
 
@@ -59,10 +63,20 @@ def train_demo(kind: str, path: Path) -> None:
     path.with_suffix(".norm.json").write_text(json.dumps(norm))
 
 
-def demo_model_path(kind: str) -> Path:
-    """The cached trained model; the name carries a hash of the training settings, so a change retrains."""
+def shipped_model_path(kind: str) -> Path:
+    """The trained demo model that ships with edgelstm (trained once with train_demo, seed 0)."""
+    from importlib import resources
+
+    return Path(str(resources.files("edgelstm") / "models" / f"demo_{kind}.keras"))
+
+
+def demo_model_path(kind: str, retrain: bool = False) -> Path:
+    """The shipped model, or with ``retrain`` one trained on this machine (cached; the folder name
+    carries a hash of the training settings, so a change retrains)."""
     import hashlib
 
+    if not retrain:
+        return shipped_model_path(kind)
     settings = f"{kind}-{DEMO_UNITS[kind]}-{EPOCHS}-{LEARNING_RATE[kind]}-{CLIP_SIGMA}"
     path = cache_dir() / hashlib.sha256(settings.encode()).hexdigest()[:12] / f"demo_{kind}.keras"
     if not path.exists():
@@ -70,11 +84,11 @@ def demo_model_path(kind: str) -> Path:
     return path
 
 
-def demo_model(kind: str) -> Any:
+def demo_model(kind: str, retrain: bool = False) -> Any:
     """The trained demo model as a LoadedModel, with calibration (train) and validation (test) data."""
     from .load import load_model
 
-    model = load_model(demo_model_path(kind))
+    model = load_model(demo_model_path(kind, retrain))
     train, test, _ = normalised_basicmotions()
     model.calib, model.validation = train, test
     return model
@@ -86,22 +100,35 @@ def register(sub: Any) -> None:
                                    "and convert them to every variant, TFLite and ONNX, float32 and int8.")
     p.add_argument("-o", "--out", default="demo", help="output folder (default demo/)")
     p.add_argument("--kind", default="lstm,gru", help="lstm, gru or lstm,gru")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the demo models afresh on this machine instead of using the shipped weights "
+                        "(other CPUs train to other weights)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .convert.api import convert
+    from .convert.command import report_verdicts
     from .convert.table import render
+    from .errors import DataError
+    from .outdir import check_writable
     from .progress import Progress
 
-    for kind in [k.strip() for k in args.kind.split(",") if k.strip()]:
-        model = demo_model(kind)
+    kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in DEMO_UNITS] or ([] if kinds else [args.kind])
+    if unknown:
+        raise DataError(f"--kind {args.kind}: unknown demo model {', '.join(unknown)!s}; use lstm, gru or lstm,gru")
+    for kind in kinds:  # the folders are written after minutes of training and converting: check them first
+        check_writable(Path(args.out) / kind)
+    for kind in kinds:
+        model = demo_model(kind, retrain=args.retrain)
         out = Path(args.out) / kind
         with Progress(24, f"demo {kind}") as bar:
             manifest = convert(model, out, ("tflite", "onnx"), ("sequence", "unrolled", "stateful"),
                                ("float32", "int8"), calib=model.calib, validation=model.validation, progress=bar.step)
         print(f"== demo {kind}: {model.desc.summary()['params']} parameters -> {out}/")
         print(render(manifest))
+        report_verdicts(manifest.artifacts, strict=False)
         (out / "calib.npy").parent.mkdir(parents=True, exist_ok=True)
         np.save(out / "calib.npy", model.calib.x)
     return 0

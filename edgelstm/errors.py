@@ -42,3 +42,26 @@ class ToolchainError(EdgeLSTMError):
     """arm-none-eabi-gcc or QEMU is missing or failed."""
 
     exit_code = 6
+
+
+class QualityError(EdgeLSTMError):
+    """An artifact computes garbage (verdict broken), or is degraded/broken under --strict."""
+
+    exit_code = 7
+
+
+class OutputError(EdgeLSTMError):
+    """The output folder (-o) cannot be written, is locked by another run, or is not ours to replace."""
+
+    exit_code = 8
+
+
+class Interrupted(EdgeLSTMError):
+    """SIGTERM or SIGINT: children killed, partial output removed. Exit code 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}; unfinished output was removed, run the command again to finish it")
+        self.exit_code = 128 + signum

@@ -220,29 +220,91 @@ def _check_against_keras(loaded: LoadedModel) -> None:
                          "Input -> LSTM/GRU/Bidirectional -> Dense")
 
 
-_SPEC_TOKEN = re.compile(r"^(lstm|gru|gru_v1|bilstm|bigru|dense):(\d+)(\+seq)?$")
+SPEC_KINDS = ("lstm", "gru", "gru_v1", "bilstm", "bigru", "dense")
+SPEC_SYNTAX = ("lstm:16,dense:4@T/F (layers lstm, gru, gru_v1, bilstm, bigru or dense with 1..{units} units, "
+               "'+seq' to keep the sequence; T timesteps 1..{t}, F features 1..{f}; default @100/6)")
+MAX_SPEC_UNITS = 4096
+MAX_SPEC_SEQ_LEN = 100_000
+MAX_SPEC_FEATURES = 4096
+_MODEL_SUFFIXES = (".keras", ".h5")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec: layers as (kind, units, keep_sequence), sequence length, features."""
+
+    layers: tuple[tuple[str, int, bool], ...]
+    seq_len: int
+    features: int
+
+
+def looks_like_spec(text: str) -> bool:
+    """A spec has a ':' and names no file (a missing .keras/.h5 path is a missing file, not a spec)."""
+    p = Path(text)
+    return ":" in text and not p.exists() and p.suffix.lower() not in _MODEL_SUFFIXES
 
 
 def is_spec(text: str) -> bool:
-    head = text.split("@")[0]
-    return all(_SPEC_TOKEN.match(tok.strip()) for tok in head.split(",")) and not Path(text).exists()
+    """A valid spec (see parse_spec)."""
+    if not looks_like_spec(text):
+        return False
+    try:
+        parse_spec(text)
+    except ModelError:
+        return False
+    return True
+
+
+def _spec_error(text: str, problem: str) -> ModelError:
+    syntax = SPEC_SYNTAX.format(units=MAX_SPEC_UNITS, t=MAX_SPEC_SEQ_LEN, f=MAX_SPEC_FEATURES)
+    return ModelError(f"'{text}' is not a valid model spec (and no such file exists): {problem}; write a spec like "
+                      f"{syntax}, or pass a .keras/.h5 file")
+
+
+def _spec_int(text: str, spec: str, what: str, high: int) -> int:
+    if not re.fullmatch(r"\d+", text):
+        raise _spec_error(spec, f"{what} '{text}' is not a whole number")
+    n = int(text)
+    if not 1 <= n <= high:
+        raise _spec_error(spec, f"{what} {n} is out of range 1..{high}")
+    return n
+
+
+def _spec_layer(tok: str, spec: str) -> tuple[str, int, bool]:
+    kind, colon, rest = tok.strip().partition(":")
+    if not colon:
+        raise _spec_error(spec, f"layer '{tok.strip()}' has no ':units'")
+    if kind not in SPEC_KINDS:
+        raise _spec_error(spec, f"unknown layer '{kind}'")
+    keep_seq = rest.endswith("+seq")
+    units = _spec_int(rest[:-4] if keep_seq else rest, spec, f"{kind} units", MAX_SPEC_UNITS)
+    return kind, units, keep_seq
+
+
+def parse_spec(text: str) -> Spec:
+    """``lstm:16,dense:4@T/F`` -> Spec; any mistake raises ModelError showing the syntax."""
+    head, at, tail = text.partition("@")
+    layers = tuple(_spec_layer(tok, text) for tok in head.split(","))
+    if not any(kind != "dense" for kind, _, _ in layers):
+        raise _spec_error(text, "it has no lstm or gru layer")
+    if not at:
+        return Spec(layers, 100, 6)
+    t, slash, f = tail.partition("/")
+    if not slash:
+        raise _spec_error(text, f"'@{tail}' must be @T/F, timesteps and features")
+    return Spec(layers, _spec_int(t.strip(), text, "T (timesteps)", MAX_SPEC_SEQ_LEN),
+                _spec_int(f.strip(), text, "F (features)", MAX_SPEC_FEATURES))
 
 
 def build_spec(spec: str, seed: int = 0) -> Any:
     """A Keras 3 model from ``lstm:16,dense:4@T/F`` (random weights, fixed seed)."""
     import keras
 
-    head, _, tail = spec.partition("@")
-    t, _, f = (tail or "100/6").partition("/")
-    seq_len, feats = int(t or 100), int(f or 6)
-    toks = [tok.strip() for tok in head.split(",")]
-    matches = [_SPEC_TOKEN.match(tok) for tok in toks]
-    rnn_idx = [i for i, m in enumerate(matches) if m and m.group(1) != "dense"]
+    parsed = parse_spec(spec)
+    rnn_idx = [i for i, (kind, _, _) in enumerate(parsed.layers) if kind != "dense"]
     keras.utils.set_random_seed(seed)
-    layers: list[Any] = [keras.Input((seq_len, feats), name="input")]
-    for i, m in enumerate(matches):
-        assert m is not None
-        kind, units, keep_seq = m.group(1), int(m.group(2)), bool(m.group(3))
+    layers: list[Any] = [keras.Input((parsed.seq_len, parsed.features), name="input")]
+    for i, (kind, units, keep_seq) in enumerate(parsed.layers):
         if kind == "dense":
             layers.append(keras.layers.Dense(units, name=f"dense_{i}"))
             continue
@@ -267,7 +329,8 @@ def build_spec(spec: str, seed: int = 0) -> Any:
 def load_model(path_or_spec: str | os.PathLike, seq_len: int | None = None) -> LoadedModel:
     """Load a Keras 3 / tf_keras model file or build a spec model, and describe it."""
     text = str(path_or_spec)
-    if is_spec(text):
+    if looks_like_spec(text):
+        parse_spec(text)  # a malformed spec is explained here, before Keras is imported
         model = build_spec(text)
         desc = describe_keras(model, "spec", text, "spec", seq_len)
         loaded = LoadedModel(desc, model, "spec", "")

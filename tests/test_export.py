@@ -24,9 +24,20 @@ def _vectors(info: dict, n: int = 12, seed: int = 1) -> np.ndarray:
     return make_vectors(info, None, n_random=n, seed=seed)
 
 
+def _assert_state_size(d: Path, info: dict, tmp_path: Path) -> None:
+    """export.json's state size is the compiler's sizeof(hx_state_t), padding included."""
+    src = tmp_path / "sizeof.c"
+    src.write_text('#include <stdio.h>\n#include "hx_model.h"\n'
+                   'int main(void)\n{\n    printf("%zu", sizeof(hx_state_t));\n    return 0;\n}\n')
+    subprocess.run(["gcc", "-std=c99", f"-I{d}", str(src), "-o", str(tmp_path / "sizeof")], check=True)
+    got = subprocess.run([str(tmp_path / "sizeof")], check=True, capture_output=True, text=True).stdout
+    assert int(got) == info["memory"]["state_struct_bytes"]
+
+
 def _check_both_modes(d: Path, tmp_path: Path, xs: np.ndarray) -> None:
     """hx_run vs TFLite Micro on the exported .tflite, hx_step vs the step graph, step == run."""
     info = _info(d)
+    _assert_state_size(d, info, tmp_path)
     exe = build_host(d, info, tmp_path)
     run = run_check_program([str(exe)], info, xs, MODE_RUN)
     want = expected_run(d, info, xs)

@@ -21,9 +21,9 @@ import numpy as np
 
 from .. import __version__
 from ..data import Dataset
-from ..errors import ConverterCrash, DataError
+from ..errors import ConverterCrash, DataError, UnsupportedCombination
 from ..load import LoadedModel
-from . import child, metrics, rules, runners
+from . import child, metrics, rules, runners, verdict
 
 _EXT = {"tflite": ".tflite", "onnx": ".onnx"}
 #: Validation samples run through every interpreter (TFLM streams one step per call: keep it bounded).
@@ -105,8 +105,14 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
 def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("tflite",),
             variants: Iterable[str] = ("sequence",), quants: Iterable[str] = ("int8",),
             calib: Dataset | None = None, validation: Dataset | None = None,
-            progress: Callable[[str], None] | None = None) -> Manifest:
-    """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json."""
+            progress: Callable[[str], None] | None = None, lstm_cell: str = "int16") -> Manifest:
+    """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json.
+
+    ``lstm_cell``: the cell state of lowered int8 LSTMs (unrolled, models with a GRU, ONNX lowered
+    graphs): int16 (convert.cell16), or int8 for accelerators without int16 (can collapse: see the verdict).
+    Every artifact gets a verdict (convert.verdict)."""
+    if lstm_cell not in rules.LSTM_CELLS:
+        raise UnsupportedCombination(f"unknown --lstm-cell {lstm_cell}; choose from {', '.join(rules.LSTM_CELLS)}")
     desc = model.desc
     formats, variants, quants = list(formats), list(variants), list(quants)
     for f, v, q in itertools.product(formats, variants, quants):
@@ -122,12 +128,13 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     val = val.take(MAX_VALIDATION_SAMPLES)
     want = model.predict(val.x)
 
-    jobs = [child.Job(f"{desc.name}_{v}_{q}{'_onnx' if f == 'onnx' else ''}", f, v, q)
+    jobs = [child.Job(f"{desc.name}_{v}_{q}{'_onnx' if f == 'onnx' else ''}", f, v, q, lstm_cell)
             for f, v, q in itertools.product(formats, variants, quants)]
     blobs = _convert_jobs(desc, None if calib is None else calib.x, jobs, progress)
 
     manifest = Manifest(model=dict(desc.summary(), source=desc.source, flavour=model.flavour,
-                                   validation={"source": val.source or "calibration data", "samples": len(val)}))
+                                   validation={"source": val.source or "calibration data", "samples": len(val)},
+                                   lstm_cell=lstm_cell))
     out_dir = Path(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=".edgelstm-", dir=out_dir.parent if out_dir.parent.exists() else None))
     try:
@@ -150,8 +157,10 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             list(pool.map(validate, zip(jobs, manifest.artifacts)))
         _stream_vs_sequence(manifest)
+        output_range = float(want.max() - want.min())
         for art in manifest.artifacts:
             art.pop("_outputs", None)
+            art["verdict"] = verdict.judge(art, output_range)
         (staging / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in staging.iterdir():

@@ -5,14 +5,12 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .. import procs
 from ..errors import ConverterCrash, UnsupportedCombination
 from ..ir import ModelDesc
 
@@ -26,6 +24,7 @@ class Job:
     format: str
     variant: str
     quant: str
+    lstm_cell: str = "int16"  # lowered int8 LSTM cell state (rules.LSTM_CELLS)
 
     def describe(self) -> str:
         return f"{self.format} {self.variant} {self.quant}"
@@ -48,18 +47,19 @@ def run_jobs(desc: ModelDesc, calib_x: np.ndarray | None, jobs: list[Job],
              on_done: Callable[[Job], None] | None = None) -> dict[str, Converted]:
     """Convert every job; returns key -> artifact. Raises on the first job that cannot be converted."""
     results: dict[str, Converted] = {}
-    with tempfile.TemporaryDirectory(prefix="edgelstm-convert-") as tmp:
-        d = Path(tmp)
+    # The worker dies with edgelstm (procs guard) and the janitor removes this folder even after a SIGKILL;
+    # the worker's own temporary files go inside it (TMPDIR).
+    with procs.temp_dir("edgelstm-convert-") as d:
         (d / "jobs.pkl").write_bytes(pickle.dumps(
-            (desc, calib_x, [(j.key, j.format, j.variant, j.quant) for j in jobs])))
+            (desc, calib_x, [(j.key, j.format, j.variant, j.quant, j.lstm_cell) for j in jobs])))
         by_key = {j.key: j for j in jobs}
         while len(results) < len(jobs):
             (d / "skip").write_text("\n".join(results))
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore", TMPDIR=str(d))
             try:
-                proc = subprocess.run([sys.executable, "-m", "edgelstm.convert.worker", str(d)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                      timeout=JOB_TIMEOUT_S * max(1, len(jobs) - len(results)))
+                proc = procs.run(procs.guarded_command("edgelstm.convert.worker", [str(d)]), env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                 timeout=JOB_TIMEOUT_S * max(1, len(jobs) - len(results)))
             except subprocess.TimeoutExpired:
                 raise ConverterCrash("the converter timed out; try a shorter --seq-len or fewer variants") from None
             started, ended = None, set()

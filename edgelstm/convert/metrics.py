@@ -14,7 +14,8 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
     cos = np.where(denom > 0, (a * b).sum(axis=1) / np.maximum(denom, 1e-30), 1.0)
     m = {"max_abs_error": float(np.abs(diff).max()),
          "rmse": float(np.sqrt((diff ** 2).mean())),
-         "cosine_similarity": float(cos.min()),
+         "cosine_similarity": float(cos.min()),  # the worst sample
+         "cosine_overall": _cosine(a.reshape(-1), b.reshape(-1)),  # all outputs as one vector
          "samples": int(len(got))}
     if output_scale:
         m["max_abs_error_lsb"] = float(np.abs(diff).max() / output_scale)
@@ -22,3 +23,8 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
         m["accuracy"] = float((got.argmax(axis=1) == labels).mean())
         m["keras_accuracy"] = float((want.argmax(axis=1) == labels).mean())
     return m
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float((a * b).sum() / denom) if denom > 0 else 1.0

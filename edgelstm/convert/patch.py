@@ -34,18 +34,25 @@ def set_sequence_length(tflite: bytes, old_t: int, new_t: int) -> bytes:
     return bytes(fbu.convert_object_to_bytearray(model))
 
 
-def shorten_tensor_names(tflite: bytes) -> bytes:
-    """Replace the converter's long internal tensor names ('MatMul_12;add_7;...') with 't<index>'.
+def name_tensors(tflite: bytes, one_step: bool) -> bytes:
+    """Rename tensors after the lowered graph's tags: 'l0.c@17' (step 17), 'l0.c' in a one-step graph.
 
-    An unrolled graph has thousands of tensors; their names were most of the file.
-    Inputs and outputs keep their names (the signature refers to them).
+    The converter's names ('MatMul_12;add_7;l0.c.t17') were most of an unrolled file; tensors that carry
+    no tag become 't<index>'; a constant named after a tagged op (the folded bias of a FULLY_CONNECTED)
+    becomes '<tag>.bias@k'. Inputs and outputs keep their names (the signature refers to them).
     """
     from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    from ..lower import tags
 
     model = fbu.read_model_from_bytearray(bytearray(tflite))
     for sg in model.subgraphs:
         keep = set(int(i) for i in sg.inputs) | set(int(i) for i in sg.outputs)
         for i, t in enumerate(sg.tensors):
-            if i not in keep:
-                t.name = f"t{i}".encode()
+            if i in keep:
+                continue
+            found = tags.parse((t.name or b"").decode(errors="replace"))
+            if found and t.buffer and model.buffers[t.buffer].data is not None and len(model.buffers[t.buffer].data):
+                found = (found[0] + ".bias", found[1])
+            t.name = (tags.tensor_name(found[0], found[1], one_step) if found else f"t{i}").encode()
     return bytes(fbu.convert_object_to_bytearray(model))

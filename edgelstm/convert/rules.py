@@ -11,6 +11,8 @@ FORMATS = ("tflite", "onnx")
 VARIANTS = ("sequence", "unrolled", "stateful")
 QUANTS = ("float32", "float16", "dynamic", "int8", "int16x8")
 ONNX_QUANTS = ("float32", "dynamic", "int8")
+#: Cell state of lowered int8 LSTMs (convert.cell16): int16 (default), or int8 for int8-only accelerators
+LSTM_CELLS = ("int16", "int8")
 
 
 def uses_fused_lstm(desc: ModelDesc, fmt: str, variant: str) -> bool:

@@ -186,18 +186,19 @@ def run_isolated(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_
     Raises RuntimeError with the interpreter's own message if it aborts or fails.
     """
     import json
+    import os
     import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
 
-    with tempfile.TemporaryDirectory(prefix=f"edgelstm-{kind}-") as tmp:
-        d = Path(tmp)
+    from .. import procs
+
+    # The child dies with edgelstm (procs guard); the janitor removes the folder even after a SIGKILL.
+    with procs.temp_dir(f"edgelstm-{kind}-") as d:
         (d / "model.bin").write_bytes(data)
         np.savez(d / "job.npz", kind=kind, x=x, variant=variant, output_is_sequence=output_is_sequence)
         try:
-            proc = subprocess.run([sys.executable, "-m", "edgelstm.convert.engine_child", str(d)],
-                                  capture_output=True, text=True, timeout=timeout_s)
+            proc = procs.run(procs.guarded_command("edgelstm.convert.engine_child", [str(d)]),
+                             env=dict(os.environ, TMPDIR=str(d)), capture_output=True, text=True,
+                             timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{kind} did not finish within {timeout_s:.0f} s") from None
         if proc.returncode != 0 or not (d / "out.npy").exists():

@@ -5,7 +5,7 @@ from .api import Manifest
 
 
 def render(manifest: Manifest) -> str:
-    head = ("artifact", "size", "engine", "max abs err", "rmse", "cosine", "acc", "LSB")
+    head = ("artifact", "size", "engine", "max abs err", "rmse", "cosine", "acc", "LSB", "verdict")
     rows = []
     for a in manifest.artifacts:
         name = a["path"].rsplit("/", 1)[-1]
@@ -13,11 +13,12 @@ def render(manifest: Manifest) -> str:
             if not isinstance(m, dict):
                 continue
             if not m.get("supported", True):
-                rows.append((name, _kb(a["size_bytes"]), engine, "n/a: " + m["reason"][:40], "", "", "", ""))
+                rows.append((name, _kb(a["size_bytes"]), engine, "n/a: " + m["reason"][:40], "", "", "", "", ""))
                 continue
             rows.append((name, _kb(a["size_bytes"]), engine, f"{m['max_abs_error']:.2e}", f"{m['rmse']:.2e}",
                          f"{m['cosine_similarity']:.5f}", f"{m['accuracy']:.2f}" if "accuracy" in m else "",
-                         f"{m['max_abs_error_lsb']:.1f}" if "max_abs_error_lsb" in m else ""))
+                         f"{m['max_abs_error_lsb']:.1f}" if "max_abs_error_lsb" in m else "",
+                         a.get("verdict", {}).get("status", "")))
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]

@@ -24,6 +24,8 @@ import tensorflow as tf  # noqa: E402  (child process only)
 
 from ..ir import ModelDesc  # noqa: E402
 from . import rules  # noqa: E402
+from .cell16 import widen_lstm_cells  # noqa: E402
+from .patch import name_tensors  # noqa: E402
 from ..lower import cells, ranges as ranges_mod, tf_graph, tf_keras_clone  # noqa: E402
 
 def uses_fused_lstm(desc: ModelDesc, variant: str) -> bool:
@@ -66,7 +68,9 @@ def _fused(desc: ModelDesc, quant: str, calib_x: np.ndarray | None) -> bytes:
     return bytes(conv.convert())
 
 
-def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None) -> bytes:
+def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None, lstm_cell: str) -> bytes:
+    """The lowered graph converted, its tensors named after their tags; in int8 the LSTM cell path in
+    ``lstm_cell`` (int16: convert.cell16; int8: all-int8, for int8-only accelerators)."""
     pinned = None
     if quant == "int8":
         assert calib_x is not None
@@ -89,7 +93,8 @@ def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | No
                 yield inputs
 
     _apply_quant(conv, quant, rep)
-    return bytes(conv.convert())
+    data = name_tensors(bytes(conv.convert()), one_step=variant == "stateful")
+    return data if pinned is None or lstm_cell == "int8" else widen_lstm_cells(data, desc, pinned)
 
 
 def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 2000) -> Iterator[list[np.ndarray]]:
@@ -114,8 +119,10 @@ def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 20
             states = dict(zip(step_tags, new))
 
 
-def convert_tflite(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None) -> bytes:
-    """The .tflite bytes of one variant x quant (raises UnsupportedCombination / converter errors)."""
+def convert_tflite(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None,
+                   lstm_cell: str = "int16") -> bytes:
+    """The .tflite bytes of one variant x quant (raises UnsupportedCombination / converter errors).
+    ``lstm_cell`` applies to lowered int8 LSTMs only (the fused op always keeps its cell in int16)."""
     rules.check(desc, "tflite", variant, quant)
     if uses_fused_lstm(desc, variant):
         data = _fused(desc, quant, calib_x)
@@ -124,6 +131,4 @@ def convert_tflite(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarra
 
             data = set_sequence_length(data, desc.seq_len, 1)
         return data
-    from .patch import shorten_tensor_names
-
-    return shorten_tensor_names(_lowered(desc, variant, quant, calib_x))
+    return _lowered(desc, variant, quant, calib_x, lstm_cell)

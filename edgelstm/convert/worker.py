@@ -1,6 +1,6 @@
 """The converter child process: ``python -m edgelstm.convert.worker JOBDIR``.
 
-JOBDIR/jobs.pkl holds (desc, calib_x, [(key, format, variant, quant), ...]). For each job the worker
+JOBDIR/jobs.pkl holds (desc, calib_x, [(key, format, variant, quant, lstm_cell), ...]). For each job the worker
 appends ``start <key>`` to JOBDIR/status, writes JOBDIR/<key>.bin, then appends ``done <key> <seconds>`` or
 ``fail <key> <kind> <message>``. A crash (segfault in the converter) leaves a started job without an
 end line; the parent turns that into a ConverterCrash for that job and carries on in a new worker.
@@ -36,7 +36,7 @@ def main(jobdir: str) -> int:
 
     status = open(d / "status", "a", buffering=1)
     crash_on = os.environ.get("EDGELSTM_CRASH_ON_JOB")  # fault injection for the crash-isolation test
-    for key, fmt, variant, quant in jobs:
+    for key, fmt, variant, quant, lstm_cell in jobs:
         if key in skip:
             continue
         status.write(f"start {key}\n")
@@ -49,7 +49,7 @@ def main(jobdir: str) -> int:
         try:
             fn = convert_tflite if fmt == "tflite" else convert_onnx
             start = time.perf_counter()
-            data = fn(desc, variant, quant, calib_x)
+            data = fn(desc, variant, quant, calib_x, lstm_cell=lstm_cell)
             (d / f"{key}.bin").write_bytes(data)
             status.write(f"done {key} {time.perf_counter() - start:.3f}\n")
         except UnsupportedCombination as exc:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +18,9 @@ import numpy as np
 from .. import __version__
 from ..convert import rules
 from ..data import Dataset
-from ..errors import DataError, UnsupportedCombination
+from ..convert import verdict
+from ..errors import DataError, QualityError, UnsupportedCombination
+from ..outdir import Replacement
 from .cformat import c_identifier
 from .cgen import Generator
 from .files import build_fragments, copy_runtime, runtime_sources, tflite_array
@@ -59,8 +59,12 @@ def _sha(path_or_bytes: Any) -> str:
 def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = "sequence",
            target: str = "cortex-m4", name: str = "hx", calib: Dataset | None = None,
            validation: Dataset | None = None, check: bool = True, build: bool = False, command: str = "",
-           progress: Callable[[str], None] | None = None) -> dict:
-    """Write the export folder and return its export.json contents."""
+           progress: Callable[[str], None] | None = None, force: bool = False,
+           allow_oversize: bool = False, strict: bool = False) -> dict:
+    """Write the export folder and return its export.json contents.
+
+    A broken artifact (convert.verdict: it computes garbage against the float model) is refused
+    unless ``force``: the C would be bit-exact with TFLite Micro and still wrong."""
     from ..convert.api import convert
     from ..profile.targets import load_target
 
@@ -78,13 +82,15 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
     say = progress or (lambda _m: None)
 
     out_dir = Path(out_dir)
-    parent = out_dir.parent if out_dir.parent.exists() else None
-    staging = Path(tempfile.mkdtemp(prefix=".edgelstm-export-", dir=parent))
+    # out_dir is replaced whole: checked and locked now, built in a staging folder beside it, swapped in at the end.
+    output = Replacement(out_dir, marker="export.json").open()
+    staging = output.staging
     try:
         variants = sorted({variant} | ({"stateful"} if streaming else set()))
         manifest = convert(model, staging / "convert", ["tflite"], variants, [quant], calib=calib,
                            validation=validation, progress=say)
         art = manifest.get("tflite", variant, quant)
+        _check_verdict(art, force, strict)
         tflite = Path(art["path"]).read_bytes()
         step = Path(manifest.get("tflite", "stateful", quant)["path"]).read_bytes() if streaming else tflite
         graph = read_graph(step)
@@ -132,6 +138,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "macs": _macs(desc, quant, streaming),
             "ops": _count(gen.ops), "files": files,
             "validation_vs_keras": art.get("metrics", {}),
+            "verdict": art.get("verdict", {}),
         }
         val_x = validation.x if validation is not None else getattr(model.validation, "x", None)
         if val_x is not None:
@@ -154,19 +161,25 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
         if build:
             from .build import build_sizes
 
-            info["build"] = build_sizes(pkg, info, tgt)
+            info["build"] = build_sizes(pkg, info, tgt, allow_oversize=allow_oversize)
             say(f"built for {tgt.name}")
         (pkg / "export.json").write_text(json.dumps(info, indent=2))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for f in pkg.iterdir():
-            dest = out_dir / f.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            shutil.move(str(f), dest)
+        output.commit(pkg)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        output.close()
     info["out_dir"] = str(out_dir)
     return info
+
+
+def _check_verdict(art: dict, force: bool, strict: bool) -> None:
+    v = art.get("verdict", {})
+    if strict and v.get("status", verdict.OK) != verdict.OK:
+        raise QualityError(f"the {art['variant']} {art['quant']} model is {v['status']} against the float model "
+                           f"({'; '.join(v['reasons'])} in {v['engine']}) and --strict is set; nothing written")
+    if v.get("status") == verdict.BROKEN and not force:
+        raise QualityError(f"the {art['variant']} {art['quant']} model is broken against the float model "
+                           f"({'; '.join(v['reasons'])} in {v['engine']}): the C would compute the same garbage; "
+                           "try other --calib data or --quant float32 (--force writes it anyway)")
 
 
 def _macs(desc: Any, quant: str, streaming: bool) -> dict[str, int]:

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..convert.command import add_model_args, resolve_model_and_calib
-from ..data import load_dataset
+from ..convert.command import add_model_args, resolve_inputs
 
 
 def register(sub: Any) -> None:
@@ -25,24 +24,48 @@ def register(sub: Any) -> None:
     p.add_argument("--target", default="cortex-m4", help="profile name in profiles/ (default cortex-m4)")
     p.add_argument("--name", default="hx", help="C prefix of every generated symbol (default hx)")
     p.add_argument("--validation", help="validation data (.npy/.npz) for the checks; default: the calibration data")
-    p.add_argument("--build", action="store_true", help="cross-compile for --target and report flash and RAM")
+    p.add_argument("--build", action="store_true", help="cross-compile for --target and report flash and RAM; "
+                   "an export that does not fit the target's flash or RAM is an error")
+    p.add_argument("--allow-oversize", action="store_true",
+                   help="with --build: write an export that does not fit the target anyway (a warning, exit 0)")
     p.add_argument("--no-check", action="store_true", help="skip the host check against TFLite Micro")
+    p.add_argument("--force", action="store_true",
+                   help="write C even from an artifact whose verdict against the float model is broken")
+    p.add_argument("--strict", action="store_true", help="exit 7 when the artifact is degraded (or broken)")
     p.add_argument("-o", "--out", default="export", help="output folder (default export/)")
     p.add_argument("--json", action="store_true", help="print export.json on stdout")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..outdir import check_replaceable, locked
+    from ..profile.targets import load_target
     from ..progress import Progress
-    from .api import export
+    from .api import check_name, export
 
-    model, calib = resolve_model_and_calib(args)
-    val = load_dataset(args.validation, model.desc) if args.validation else getattr(model, "validation", None)
-    command = "edgelstm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with Progress(6, "export", enabled=not args.json) as bar:
-        info = export(model, args.out, quant=args.quant, variant=args.variant, target=args.target, name=args.name,
-                      calib=calib, validation=val, check=not args.no_check, build=args.build, command=command,
-                      progress=bar.step)
+    # Everything that can be checked without converting is checked first: conversion takes minutes.
+    check_name(args.name)
+    target = load_target(args.target)
+    check_replaceable(args.out, marker="export.json")
+    with locked(args.out):  # a second export into the same folder fails now, not after its conversion
+        model, calib, val = resolve_inputs(args)
+        if args.build and not args.allow_oversize:
+            from .build import check_weights_fit
+
+            check_weights_fit(model.desc, args.quant, target)
+        command = "edgelstm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        with Progress(6, "export", enabled=not args.json) as bar:
+            info = export(model, args.out, quant=args.quant, variant=args.variant, target=args.target,
+                          name=args.name, calib=calib, validation=val, check=not args.no_check, build=args.build,
+                          command=command, progress=bar.step, allow_oversize=args.allow_oversize,
+                          force=args.force, strict=args.strict)
+    for warning in info.get("build", {}).get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    v = info.get("verdict", {})
+    if v.get("status", "ok") != "ok":
+        print(f"warning: the exported {info['variant']} {info['quant']} model is {v['status'].upper()} against the "
+              f"float model ({'; '.join(v['reasons'])}); `edgelstm convert` + `edgelstm inspect` show why",
+              file=sys.stderr)
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         print()

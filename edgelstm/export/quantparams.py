@@ -51,6 +51,60 @@ def activation_range_s8(act: int, scale: float, zero_point: int) -> tuple[int, i
     raise UnsupportedCombination(f"fused activation {act} is not supported by the C export")
 
 
+_QRANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def _tflite_round(v: float) -> int:
+    """TfLiteRound (std::round): half away from zero."""
+    return int(math.floor(abs(v) + 0.5)) * (1 if v >= 0 else -1)
+
+
+def activation_range(act: int, scale: float, zero_point: int, dtype: str) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: the output type's range, narrowed by a fused activation
+    (bounds quantized in float32, rounded half away from zero)."""
+    lo, hi = _QRANGE[dtype]
+    s = np.float32(scale)
+    q = lambda v: zero_point + _tflite_round(float(np.float32(v) / s))  # noqa: E731
+    if act == _ACT_NONE:
+        return lo, hi
+    if act == _ACT_RELU:
+        return max(lo, q(0.0)), hi
+    if act == _ACT_RELU6:
+        return max(lo, q(0.0)), min(hi, q(6.0))
+    if act == _ACT_RELU_N1_TO_1:
+        return max(lo, q(-1.0)), min(hi, q(1.0))
+    raise UnsupportedCombination(f"fused activation {act} is not supported by the C export")
+
+
+def requantize_params(in_scale: float, in_zero_point: int, out_scale: float, out_zero_point: int) -> dict[str, int]:
+    """QUANTIZE between integer types (PrepareQuantizeReference): input_scale / output_scale, in double
+    from the float32 scales, as one multiplier and shift (a left shift when the ratio is >= 1)."""
+    m, s = quantize_multiplier(float(in_scale) / float(out_scale))
+    return {"input_offset": -int(in_zero_point), "output_offset": int(out_zero_point), "multiplier": m, "shift": s}
+
+
+def mul_s16_params(s1: float, s2: float, s_out: float) -> tuple[int, int]:
+    """int16 MUL (CalculateOpDataMul): (input1_scale * input2_scale) / output_scale in double."""
+    return quantize_multiplier(float(s1) * float(s2) / float(s_out))
+
+
+#: TFLite's left shift for quantized ADD/SUB: inputs are moved onto a 2^-20 (int8) or 2^-15 (int16) grid
+ADD_LEFT_SHIFT = {"int8": 20, "int16": 15}
+
+
+def add_params(s1: float, s2: float, s_out: float, dtype: str) -> dict[str, int]:
+    """Quantized ADD (CalculateOpDataAdd), the general path: each input scaled by its scale over twice
+    the larger input scale, the sum by that over 2^left_shift * output_scale; all three multipliers
+    are < 1 (QuantizeMultiplierSmallerThanOneExp)."""
+    left_shift = ADD_LEFT_SHIFT[dtype]
+    twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
+    m1, sh1 = quantize_multiplier_smaller_than_one(float(s1) / twice_max)
+    m2, sh2 = quantize_multiplier_smaller_than_one(float(s2) / twice_max)
+    mo, sho = quantize_multiplier_smaller_than_one(twice_max / ((1 << left_shift) * float(s_out)))
+    return {"left_shift": left_shift, "input1_multiplier": m1, "input1_shift": sh1,
+            "input2_multiplier": m2, "input2_shift": sh2, "output_multiplier": mo, "output_shift": sho}
+
+
 def activation_range_f32(act: int) -> tuple[float, float]:
     big = float(np.finfo(np.float32).max)
     return {_ACT_NONE: (-big, big), _ACT_RELU: (0.0, big), _ACT_RELU6: (0.0, 6.0),

@@ -4,6 +4,11 @@ With ``ranges`` given, every tagged tensor is wrapped in a FakeQuant node pinned
 to its calibrated range: the int8 converter then uses exactly those ranges, one
 per tag, for every timestep. LOGISTIC/TANH/SOFTMAX outputs are left alone (the
 int8 kernels fix their output scale).
+
+The TF op that computes a tagged tensor is named ``<tag>.t<k>`` (k: the k-th
+time the tag is computed, i.e. the step of that layer); the converter carries op
+names into tensor names, and ``tags.parse`` reads them back, so a converted
+graph names its tensors ``<tag>@<k>`` (see lower.tags).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..ir import ModelDesc
-from . import cells
+from . import cells, tags
 from .ranges import Ranges
 
 
@@ -21,6 +26,13 @@ class TFBackend:
     def __init__(self, ranges: Ranges | None = None) -> None:
         self.ranges = ranges
         self._consts: dict[str, Any] = {}
+        self._steps: dict[str, int] = {}
+
+    def name(self, tag: str) -> str:
+        """The TF op name for the next computation of ``tag``."""
+        k = self._steps.get(tag, 0)
+        self._steps[tag] = k + 1
+        return tags.op_name(tag, k)
 
     def const(self, key: str, value: np.ndarray) -> Any:
         """One constant per weight, shared by every timestep (else T copies land in the model)."""
@@ -36,34 +48,37 @@ class TFBackend:
 
     def fc(self, x, kernel, bias, tag):
         # FULLY_CONNECTED layout (units, in): the converter then shares one weight buffer across timesteps.
-        y = tf.matmul(x, self.const(tag + ".kernel", np.asarray(kernel).T), transpose_b=True)
-        if bias is not None:
-            y = y + self.const(tag + ".bias", bias)
+        w = self.const(tag + ".kernel", np.asarray(kernel).T)
+        if bias is None:
+            return self.q(tf.matmul(x, w, transpose_b=True, name=self.name(tag)), tag)
+        y = tf.add(tf.matmul(x, w, transpose_b=True), self.const(tag + ".bias", bias), name=self.name(tag))
         return self.q(y, tag)
 
     def add(self, a, b, tag):
-        return self.q(a + b, tag)
+        return self.q(tf.add(a, b, name=self.name(tag)), tag)
 
     def sub(self, a, b, tag):
-        return self.q(a - b, tag)
+        return self.q(tf.subtract(a, b, name=self.name(tag)), tag)
 
     def mul(self, a, b, tag):
-        return self.q(a * b, tag)
+        return self.q(tf.multiply(a, b, name=self.name(tag)), tag)
 
     def sigmoid(self, a, tag):
-        return tf.sigmoid(a)
+        return tf.sigmoid(a, name=self.name(tag))
 
     def tanh(self, a, tag):
-        return tf.tanh(a)
+        return tf.tanh(a, name=self.name(tag))
 
     def activation(self, a, name, tag):
         if name == "relu":
-            return self.q(tf.nn.relu(a), tag)
-        return {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name](a)
+            return self.q(tf.nn.relu(a, name=self.name(tag)), tag)
+        fn = {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name]
+        return fn(a, name=self.name(tag))
 
     def merge(self, a, b, mode, tag):
-        v = {"concat": lambda: tf.concat([a, b], -1), "sum": lambda: a + b,
-             "mul": lambda: a * b, "ave": lambda: (a + b) * 0.5}[mode]()
+        name = self.name(tag)
+        v = {"concat": lambda: tf.concat([a, b], -1, name=name), "sum": lambda: tf.add(a, b, name=name),
+             "mul": lambda: tf.multiply(a, b, name=name), "ave": lambda: tf.multiply(a + b, 0.5, name=name)}[mode]()
         return self.q(v, tag)
 
     def state(self, a, tag):

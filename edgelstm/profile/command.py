@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..convert.command import seq_len_type
 from ..errors import DataError, TargetError
 from .counts import QUANTS
 
@@ -23,7 +24,7 @@ def register(sub: Any) -> None:
                    help="comma list of profile names (cortex-m0plus,cortex-m3,cortex-m4,cortex-m7,cortex-m33,"
                         "cortex-m55,host), 'all', or path/to/chip.toml (default cortex-m4)")
     p.add_argument("--quant", choices=QUANTS, default="int8", help="storage/compute type (default int8)")
-    p.add_argument("--seq-len", type=int, help="timesteps per inference (default: the model's)")
+    p.add_argument("--seq-len", type=seq_len_type, help="timesteps per inference (default: the model's)")
     p.add_argument("-o", "--out", default="report", help="output folder (default report/)")
     p.add_argument("--json", action="store_true", help="print the report object as JSON on stdout")
     p.add_argument("--strict", action="store_true", help="exit with an error if the model does not fit a target")
@@ -59,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from . import profile
     from .report import summary_text, to_json
 
-    if args.seq_len is not None and args.seq_len < 1:
-        raise DataError(f"--seq-len must be >= 1, got {args.seq_len}")
+    if not args.no_files:
+        from ..outdir import check_writable
+
+        check_writable(args.out)  # before the work, not after it
     with Progress(3, "profile", enabled=not args.json) as bar:
         if args.demo:
             from ..load import demo_model

@@ -7,11 +7,27 @@ import sys
 from typing import Any
 
 
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+def _vectors(text: str) -> int:
+    """argparse type of --vectors: 1 .. MAX_VECTORS (checked before anything is built)."""
+    from ..errors import DataError
+    from .api import check_vectors
+
+    try:
+        return check_vectors(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of test vectors, got '{text}'") from None
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got '{text}'") from None
+    if not s > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return s
 
 
 def register(sub: Any) -> None:
@@ -21,10 +37,12 @@ def register(sub: Any) -> None:
                                    "Micro, and report instructions per inference (SysTick under -icount), flash "
                                    "and RAM.")
     p.add_argument("export", help="folder written by edgelstm export")
-    p.add_argument("--target", default="cortex-m4", help="cortex-m3, cortex-m4 (default), cortex-m7 or cortex-m33")
-    p.add_argument("--vectors", type=_positive, default=50, help="test vectors: validation data, random, extremes "
-                                                           "(default 50)")
-    p.add_argument("--timeout", type=float, default=120, help="seconds before QEMU is stopped (default 120)")
+    p.add_argument("--target", default="cortex-m4",
+                   help="cortex-m0plus (QEMU microbit: a Cortex-M0, same ARMv6-M instructions), cortex-m3, "
+                        "cortex-m4 (default), cortex-m7, cortex-m33 or cortex-m55 (mps3-an547, MVE)")
+    p.add_argument("--vectors", type=_vectors, default=50, help="test vectors: validation data, random, extremes "
+                                                          "(default 50, at most 1000)")
+    p.add_argument("--timeout", type=_seconds, default=120, help="seconds before QEMU is stopped (default 120)")
     p.add_argument("--calibrate", action="store_true",
                    help="write the measured instructions per MAC into profiles/<target>.toml [calibration] "
                         "(used by edgelstm profile --calibrated)")
@@ -34,8 +52,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..progress import Progress
-    from .api import run_on_target, write_calibration
+    from .api import load_export, run_on_target, write_calibration
 
+    load_export(args.export)  # a damaged export is reported before anything is built
+    if args.calibrate:
+        _check_profile_writable(args.target)
     with Progress(4, f"run {args.target}", enabled=not args.json) as bar:
         result = run_on_target(args.export, args.target, args.vectors, args.timeout, progress=bar.step)
     if args.calibrate and result["mismatches"] == 0:
@@ -46,6 +67,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(result))
     return 0 if result["mismatches"] == 0 else 1
+
+
+def _check_profile_writable(target: str) -> None:
+    """--calibrate writes profiles/<target>.toml: check that it can, before the run."""
+    import os
+
+    from ..errors import TargetError
+    from ..profile.targets import resolve_path
+
+    path = resolve_path(target)
+    if not os.access(path, os.W_OK):
+        raise TargetError(f"--calibrate writes {path}, which is read-only; make it writable or drop --calibrate")
 
 
 def render(r: dict) -> str:

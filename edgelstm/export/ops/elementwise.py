@@ -1,11 +1,13 @@
-"""ADD, SUB, MUL: gate sums, GRU state updates, Bidirectional merges."""
+"""ADD, SUB, MUL: gate sums, GRU state updates, Bidirectional merges; in int16, the cell update
+c = f*c + i*g of a lowered int8 LSTM (convert.cell16)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import UnsupportedCombination
 from ..cformat import c_array
-from ..quantparams import activation_range_s8, quantize_multiplier, quantize_multiplier_smaller_than_one
+from ..quantparams import (activation_range, activation_range_s8, add_params, mul_s16_params, quantize_multiplier,
+                           quantize_multiplier_smaller_than_one)
 from . import Context, Emitted, handler
 
 _LEFT_SHIFT_S8 = 20  # TFLite's common grid for int8 ADD/SUB: 2^20 x twice the larger input scale
@@ -72,6 +74,50 @@ def mul_s8(ctx: Context, op) -> Emitted:
     defs += (f"static const el_mul_s8_t {name} = {{ {n}, {-a.q_zero_point}, {-b.q_zero_point}, "
              f"{y.q_zero_point}, {m}, {s}, {lo}, {hi} }};\n")
     return Emitted(defs, [f"mul_s8(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+
+
+def _symmetric_s16(ctx: Context, op) -> None:
+    """int16 activations in TFLite are symmetric; TFLite Micro's int16 MUL insists on it, and the
+    int16 ADD kernel relies on it (x * 2^15 stays within 31 bits)."""
+    g = ctx.graph
+    for i in list(op.inputs[:2]) + op.outputs[:1]:
+        t = g.t(i)
+        if t.dtype != "int16":
+            raise UnsupportedCombination(f"{op.kind} mixing int16 with {t.dtype} is not supported by the C export")
+        if t.q_zero_point != 0:
+            raise UnsupportedCombination(f"int16 {op.kind} with a nonzero zero point ({t.name}: {t.q_zero_point}) "
+                                         "is not supported by the C export")
+
+
+@handler("MUL", "int16")
+def mul_s16(ctx: Context, op) -> Emitted:
+    g = ctx.graph
+    _symmetric_s16(ctx, op)
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    (pa, pb), defs, n = _operands(ctx, op)
+    m, s = mul_s16_params(a.q_scale, b.q_scale, y.q_scale)
+    lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int16")
+    name = ctx.op_name(op)
+    defs += (f"/* int16 MUL: scales {a.q_scale:.6g} x {b.q_scale:.6g} -> {y.q_scale:.6g} */\n"
+             f"static const el_mul_s16_t {name} = {{ {n}, {m}, {s}, {lo}, {hi} }};\n")
+    return Emitted(defs, [f"mul_s16(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+
+
+@handler("ADD", "int16")
+def add_s16(ctx: Context, op) -> Emitted:
+    g = ctx.graph
+    _symmetric_s16(ctx, op)
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    (pa, pb), defs, n = _operands(ctx, op)
+    p = add_params(a.q_scale, b.q_scale, y.q_scale, "int16")
+    lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int16")
+    name = ctx.op_name(op)
+    defs += (f"/* int16 ADD (general path): scales {a.q_scale:.6g} + {b.q_scale:.6g} -> {y.q_scale:.6g} */\n"
+             f"static const el_add_s16_t {name} = {{\n    {n}, {p['left_shift']},\n"
+             f"    {-a.q_zero_point}, {p['input1_multiplier']}, {p['input1_shift']},\n"
+             f"    {-b.q_zero_point}, {p['input2_multiplier']}, {p['input2_shift']},\n"
+             f"    {y.q_zero_point}, {p['output_multiplier']}, {p['output_shift']},\n    {lo}, {hi}\n}};\n")
+    return Emitted(defs, [f"add_s16(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
 
 
 def _f32(ctx: Context, op, fn: str) -> Emitted:

@@ -4,7 +4,7 @@
  * file named <op>_<type>, constant parameters in a struct the generator fills in (weights,
  * precomputed multipliers, offsets), caller-owned buffers, no heap, no stdio.
  *
- * int8 kernels compute exactly what TensorFlow Lite Micro's reference kernels compute.
+ * int8 and int16 kernels compute exactly what TensorFlow Lite Micro's reference kernels compute.
  * Quantized values: real = scale * (q - zero_point); the kernels take offsets
  * (input_offset = -input zero point, output_offset = +output zero point) as TFLM does.
  */
@@ -61,6 +61,52 @@ typedef struct {
     int32_t act_min, act_max;
 } el_mul_s8_t;
 void mul_s8(const el_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+
+/* ---- int16: the cell path of a lowered int8 LSTM ------------------------------------------
+ * The cell state c lives in int16 with scale s_c = 2^-k (a power of two, zero point 0); the
+ * forget gate is widened from Q0.8 (int8, scale 1/256, zero point -128) to Q0.15 (int16,
+ * scale 2^-15): per step f16 = QUANTIZE(f), fc = MUL(f16, c), ig16 = QUANTIZE(i*g),
+ * c = ADD(fc, ig16), and QUANTIZE(c) back to int8 for TANH. */
+
+/* QUANTIZE between integer types (TFLite's Requantize):
+ * y = clamp(requant(x + input_offset) + output_offset) to the output type's range, where requant
+ * multiplies by input_scale / output_scale = multiplier * 2^(shift - 31) (shift > 0 allowed). */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;      /* -input zero point */
+    int32_t output_offset;     /* +output zero point */
+    int32_t multiplier, shift;
+} el_requantize_t;
+/* int8 (any scale and zero point) -> int16 (e.g. Q0.8 gate -> Q0.15, i*g -> cell grid) */
+void requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y);
+/* int16 (e.g. the cell grid 2^-k) -> int8 (any scale and zero point), saturating to [-128, 127] */
+void requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y);
+/* int8 -> int8 with another scale and zero point (the converter's requantization of a tensor) */
+void requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y);
+
+/* MUL, int16 x int16 -> int16, all zero points 0 (as TFLite requires for int16 MUL):
+ * y = clamp(requant(a * b), act_min, act_max), requant by input1_scale * input2_scale /
+ * output_scale = multiplier * 2^(shift - 31). For f (Q0.15) * c (2^-k) -> c grid: 2^-15. */
+typedef struct {
+    int32_t size;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;  /* [-32768, 32767] without a fused activation */
+} el_mul_s16_t;
+void mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+
+/* ADD, int16, TFLite's general int16 path (pot_scale_int16 false): each input (zero point 0)
+ * shifted left by left_shift = 15 and scaled by its_scale / (2 * max input scale) (multipliers
+ * <= 1/2, so the sum fits in 31 bits), summed, then requantized by
+ * 2 * max input scale / (2^15 * output_scale) and offset by the output zero point. */
+typedef struct {
+    int32_t size;
+    int32_t left_shift;
+    int32_t input1_offset, input1_multiplier, input1_shift;
+    int32_t input2_offset, input2_multiplier, input2_shift;
+    int32_t output_offset, output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} el_add_s16_t;
+void add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* LOGISTIC and TANH: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */

@@ -1,0 +1,104 @@
+"""The verdict on an artifact, from its error against the Keras float model: ok, degraded or broken.
+
+The error is measured in output LSB: steps of the artifact's int8 output scale, or, for an
+artifact with float outputs, 1/255 of the range the Keras model's outputs span on the validation
+data (what one int8 step of that output would be). The cosine is that of all validation outputs
+taken as one vector (a single sample whose outputs are all near zero says little). Thresholds,
+checked in every interpreter that runs the artifact (the worst one decides):
+
+=========  ==========================================================================
+broken     cosine similarity < 0.95, or max error > 64 LSB (a quarter of the int8 range),
+           or accuracy 10 or more points below the Keras model's
+degraded   cosine < 0.995, or max error > 16 LSB, or accuracy 2 or more points below
+ok         otherwise (the demo models' int8 artifacts: 0.7 to 9 LSB, cosine > 0.999)
+=========  ==========================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+OK, DEGRADED, BROKEN = "ok", "degraded", "broken"
+_RANK = {OK: 0, DEGRADED: 1, BROKEN: 2}
+
+
+@dataclass(frozen=True)
+class Limits:
+    cosine: float
+    lsb: float
+    accuracy_drop: float
+
+
+LIMITS = {BROKEN: Limits(cosine=0.95, lsb=64.0, accuracy_drop=0.10),
+          DEGRADED: Limits(cosine=0.995, lsb=16.0, accuracy_drop=0.02)}
+
+
+def output_lsb(metrics: dict, output_scale: float | None, output_range: float) -> float:
+    """The max error of one engine in output LSB (see the module docstring)."""
+    step = output_scale if output_scale else max(output_range, 1e-12) / 255.0
+    return float(metrics["max_abs_error"]) / step
+
+
+def judge_engine(metrics: dict, lsb: float) -> tuple[str, list[str]]:
+    """(verdict, reasons) of one engine's metrics."""
+    drop = metrics["keras_accuracy"] - metrics["accuracy"] if "accuracy" in metrics else 0.0
+    cos = float(metrics.get("cosine_overall", metrics["cosine_similarity"]))
+    for status in (BROKEN, DEGRADED):
+        lim = LIMITS[status]
+        reasons = []
+        if cos < lim.cosine:
+            reasons.append(f"cosine {cos:.3f} < {lim.cosine}")
+        if lsb > lim.lsb:
+            reasons.append(f"max error {lsb:.0f} LSB > {lim.lsb:.0f}")
+        if drop >= lim.accuracy_drop - 1e-9:
+            reasons.append(f"accuracy {100 * drop:.1f} points below Keras")
+        if reasons:
+            return status, reasons
+    return OK, []
+
+
+def judge(artifact: dict, output_range: float) -> dict[str, Any]:
+    """The artifact's verdict over every engine that ran it: {status, engine, reasons, error_lsb, cosine}."""
+    scale = (artifact.get("outputs") or [{}])[0].get("scale") or None
+    worst: dict[str, Any] = {"status": OK, "engine": "", "reasons": [], "error_lsb": 0.0, "cosine": 1.0}
+    for engine, m in artifact.get("metrics", {}).items():
+        if not isinstance(m, dict) or not m.get("supported", True) or "max_abs_error" not in m:
+            continue
+        lsb = output_lsb(m, scale, output_range)
+        status, reasons = judge_engine(m, lsb)
+        if (_RANK[status], lsb) > (_RANK[worst["status"]], worst["error_lsb"]):
+            worst = {"status": status, "engine": engine, "reasons": reasons, "error_lsb": round(lsb, 2),
+                     "cosine": round(float(m.get("cosine_overall", m["cosine_similarity"])), 6)}
+    return worst
+
+
+def alternative(artifacts: list[dict], bad: dict) -> str:
+    """What to use instead of a degraded or broken artifact: the most accurate ok one, preferring the same
+    format and quantization; otherwise general advice."""
+    ok = [a for a in artifacts if a.get("verdict", {}).get("status") == OK]
+    ok.sort(key=lambda a: (a["quant"] != bad["quant"], a["format"] != bad["format"], a["verdict"]["error_lsb"]))
+    if ok:
+        best = ok[0]
+        name = str(best["path"]).rsplit("/", 1)[-1]
+        return f"use {name} ({best['verdict']['error_lsb']:.1f} LSB) instead"
+    if bad["quant"] in ("int8", "int16x8", "dynamic"):
+        return ("try --variant sequence (LSTM: the fused op keeps its cell in int16), more representative "
+                "--calib data, or --quant float16/float32")
+    return "check the model and the calibration data"
+
+
+def warnings(artifacts: list[dict]) -> list[str]:
+    """One line per degraded or broken artifact, naming what to use instead."""
+    out = []
+    for a in artifacts:
+        v = a.get("verdict")
+        if not v or v["status"] == OK:
+            continue
+        name = str(a["path"]).rsplit("/", 1)[-1]
+        out.append(f"{name} is {v['status'].upper()} ({'; '.join(v['reasons'])} in {v['engine']}): "
+                   f"{alternative(artifacts, a)}; `edgelstm inspect {a['path']}` shows which tensors lose it")
+    return out
+
+
+def worst(artifacts: list[dict]) -> str:
+    return max((a.get("verdict", {}).get("status", OK) for a in artifacts), key=_RANK.__getitem__, default=OK)
