@@ -1,7 +1,8 @@
-"""Session fixtures: the demo models are trained and converted once per test session.
+"""Session fixtures: the demo models are converted once per test session.
 
-The demo models are saved as Keras 3 .keras files and converted through the real
-CLI (``edgelstm convert model.keras --calib calib.npy``), as a user would.
+The demo models ship with the package (edgelstm/models/: the same weights on every CPU); they are
+copied as a user's Keras 3 .keras files and converted through the real CLI
+(``edgelstm convert model.keras --calib calib.npy``), as a user would.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Quiet TF, and train the demo models afresh in a per-session cache.
+    # Quiet TF; anything that trains (demo --retrain) does so in a per-session cache.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "EDGELSTM_CACHE" not in os.environ:
         import tempfile

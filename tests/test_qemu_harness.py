@@ -1,5 +1,6 @@
-"""QEMU Cortex-M harness (firmware_export/boards/mps2 + edgelstm.run.qemu): binary-safe
-semihosting I/O, exit codes, SysTick instruction counts under -icount, ELF sizes, errors."""
+"""QEMU Cortex-M harness (firmware_export/boards + edgelstm.run.qemu): binary-safe semihosting
+I/O, exit codes, SysTick instruction counts under -icount, ELF sizes, errors, on every board:
+mps2-an385/an386/an500/an505, mps3-an547 (Cortex-M55, MVE) and microbit (Cortex-M0 for the M0+)."""
 from __future__ import annotations
 
 import random
@@ -44,7 +45,8 @@ int main(void)
     }
     uint32_t n = head[1];
     board_counter_start();
-    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");  /* 2 instructions per pass */
+    /* 2 instructions per pass; unified syntax and a low register so ARMv6-M (Thumb-1) assembles it too */
+    __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
     uint64_t ticks = board_counter_stop();
     uint32_t sum = deep(head[0]);
     for (uint32_t i = 0; i < sizeof(hx_table); ++i) {
@@ -59,7 +61,7 @@ int main(void)
 }
 """
 
-TARGETS = ["cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33"]
+TARGETS = ["cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"]
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +83,18 @@ def run_echo(elf: Path, target: str, data: bytes, passes: int = 1, code: int = 0
 
 def test_boards_come_from_the_profiles():
     assert {t: b.machine for t, b in qemu.BOARDS.items()} == {
-        "cortex-m3": "mps2-an385", "cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m33": "mps2-an505"}
+        "cortex-m0plus": "microbit", "cortex-m3": "mps2-an385", "cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500",
+        "cortex-m33": "mps2-an505", "cortex-m55": "mps3-an547"}
     m4, m33 = qemu.BOARDS["cortex-m4"], qemu.BOARDS["cortex-m33"]
     assert "-mcpu=cortex-m4" in m4.cflags and m4.clock_hz == 25e6 and m4.linker_script.name == "mps2.ld"
     assert (m4.flash_origin, m4.ram_origin) == (0x0, 0x20000000)
     assert "-mcpu=cortex-m33" in m33.cflags and m33.clock_hz == 20e6 and m33.linker_script.name == "mps2_an505.ld"
     assert (m33.flash_origin, m33.ram_origin) == (0x10000000, 0x38000000)
+    m55, m0 = qemu.BOARDS["cortex-m55"], qemu.BOARDS["cortex-m0plus"]
+    assert "-mcpu=cortex-m55" in m55.cflags and m55.clock_hz == 32e6 and m55.linker_script.name == "mps3_an547.ld"
+    assert (m55.flash_origin, m55.ram_origin, m55.ram_bytes) == (0x0, 0x20000000, 512 << 10)  # ITCM, DTCM
+    assert "-mcpu=cortex-m0plus" in m0.cflags and m0.clock_hz == 16e6 and m0.linker_script.name == "microbit.ld"
+    assert (m0.flash_origin, m0.ram_origin, m0.ram_bytes) == (0x0, 0x20000000, 16 << 10)
     assert all(b.linker_script.is_file() for b in qemu.BOARDS.values())
 
 
@@ -110,9 +118,10 @@ def test_empty_input_and_exit_code(echo_elfs):
         qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", struct.pack("<III", 10, 1, 0) + b"short")
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m33"])
+@pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
 def test_loop_instruction_count_is_exact(target, echo_elfs):
-    """2 instructions per pass of subs/bne; no SysTick wrap below 2^24 ticks (~655k instructions)."""
+    """2 instructions per pass of subs/bne; no SysTick wrap below 2^24 ticks (~655k instructions at 25 MHz).
+    The slope pins each board's SysTick clock: 25 MHz (an386), 20 (an505), 32 (an547), 16 (microbit)."""
     board = qemu.board_for(target)
     counts = {}
     for passes in (1, 1000, 100_000, 3_000_000):
@@ -121,24 +130,36 @@ def test_loop_instruction_count_is_exact(target, echo_elfs):
     assert counts[1000] - counts[1] == pytest.approx(2 * 999, abs=0.1)
     assert counts[100_000] - counts[1000] == pytest.approx(2 * 99_000, abs=0.1)
     assert 2 <= counts[1] < 14  # the loop's 2 instructions + board_counter_start/stop
-    # 3e6 passes wrap the 24-bit SysTick 7-9 times; each wrap runs the 5-instruction handler
+    # 3e6 passes wrap the 24-bit SysTick 5-12 times; each wrap runs the 5-instruction handler
     wraps = counts[3_000_000] * 2**qemu.ICOUNT_SHIFT * board.clock_hz / 1e9 // 2**24
     assert counts[3_000_000] - counts[1] - 2 * 2_999_999 == pytest.approx(5 * wraps, abs=1)
     # the same run gives the same ticks
     assert run_echo(echo_elfs[target], target, b"x", 1000)[1] == run_echo(echo_elfs[target], target, b"x", 1000)[1]
 
 
-def test_hardfault_exits_with_its_own_code(tmp_path):
+BUS_ERROR = "#include <stdint.h>\nint main(void)\n{\n    return *(volatile int32_t *)0xFFFFFFF0u;\n}\n"
+# ARMv6-M has no unaligned word access: an LDR from an odd address is a HardFault (the microbit
+# reads unmapped addresses as 0 instead of raising a bus error)
+UNALIGNED = ("#include <stdint.h>\nstatic uint32_t w[2];\nstatic volatile uintptr_t odd;\nint main(void)\n{\n"
+             "    odd = (uintptr_t)w + 1u;  /* unknown to the compiler: one LDR, not four LDRB */\n"
+             "    return (int)*(volatile uint32_t *)odd;\n}\n")
+
+
+@pytest.mark.parametrize("target,program", [("cortex-m0plus", UNALIGNED), ("cortex-m33", BUS_ERROR),
+                                            ("cortex-m55", BUS_ERROR)],
+                         ids=["cortex-m0plus-unaligned", "cortex-m33-bus-error", "cortex-m55-bus-error"])
+def test_hardfault_exits_with_its_own_code(target, program, tmp_path):
     src = tmp_path / "fault.c"
-    src.write_text("#include <stdint.h>\nint main(void)\n{\n    return *(volatile int32_t *)0xFFFFFFF0u;\n}\n")
-    elf = qemu.build_firmware([src], [], "cortex-m33", tmp_path / "fault.elf")
+    src.write_text(program)
+    elf = qemu.build_firmware([src], [], target, tmp_path / "fault.elf")
     with pytest.raises(TargetError, match="code 127: the firmware faulted"):
-        qemu.run_firmware(elf, "cortex-m33", b"")
+        qemu.run_firmware(elf, target, b"")
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_float_code_runs(target, tmp_path):
-    """Hard-float cores need the FPU enabled by Reset_Handler (else UsageFault, exit 127)."""
+    """Hard-float cores need the FPU enabled by Reset_Handler (else UsageFault, exit 127); the M0+ and M3
+    use libgcc's soft float."""
     src = tmp_path / "fp.c"
     src.write_text("#include \"board.h\"\nint main(void)\n{\n    volatile float a = 1.5f, b = 2.25f;\n"
                    "    float c = a * b + a;\n    board_write(&c, sizeof(c));\n    return 0;\n}\n")
@@ -179,6 +200,61 @@ def test_missing_tools_say_make_setup(echo_elfs, tmp_path, monkeypatch):
         qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", b"")
 
 
+def test_mve_code_runs_on_the_m55(tmp_path):
+    """Helium (MVE) instructions need CPACR CP10/CP11 enabled by Reset_Handler, as the FPU does."""
+    src = tmp_path / "mve.c"
+    src.write_text("""#include <arm_mve.h>
+#include "board.h"
+#if __ARM_FEATURE_MVE != 3
+#error "-mcpu=cortex-m55 -mfloat-abi=hard must give integer and float MVE"
+#endif
+int main(void)
+{
+    static int8_t a[16], b[16];
+    for (int i = 0; i < 16; ++i) {
+        a[i] = (int8_t)(i - 8);
+        b[i] = (int8_t)(3 * i);
+    }
+    int32_t dot = vmladavq_s8(vld1q_s8(a), vld1q_s8(b));  /* 16 int8 MACs in one instruction */
+    board_write(&dot, sizeof(dot));
+    return 0;
+}
+""")
+    elf = qemu.build_firmware([src], [], "cortex-m55", tmp_path / "mve.elf")
+    want = sum((i - 8) * 3 * i for i in range(16))
+    assert struct.unpack("<i", qemu.run_firmware(elf, "cortex-m55", b"").output) == (want,)
+
+
+def test_armv6m_vector_table_has_only_its_handlers(echo_elfs, tmp_path):
+    """ARMv6-M reserves the MemManage/BusFault/UsageFault/SecureFault and DebugMonitor slots: zero there."""
+    import subprocess
+
+    def vectors(target: str) -> list[int]:
+        elf = echo_elfs[target]
+        sym = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+        addr = next(int(line.split()[0], 16) for line in sym.splitlines() if line.endswith(" vector_table"))
+        out = tmp_path / f"{target}.bin"
+        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "--only-section=.text", str(elf), str(out)], check=True)
+        dump = out.read_bytes()
+        start = addr - qemu.BOARDS[target].flash_origin
+        return list(struct.unpack("<16I", dump[start:start + 64]))
+
+    v6, v8 = vectors("cortex-m0plus"), vectors("cortex-m33")
+    assert v6[0] == 0x20000000 + (16 << 10)  # the stack takes the top of the microbit's 16 KB
+    assert all(v6[i] & 1 for i in (1, 2, 3, 11, 14, 15))  # reset, NMI, HardFault, SVCall, PendSV, SysTick (Thumb)
+    assert [v6[i] for i in (4, 5, 6, 7, 8, 9, 10, 12, 13)] == [0] * 9
+    assert all(v8[i] & 1 for i in (4, 5, 6, 7, 12))
+
+
+def test_microbit_ram_limit_is_a_clear_build_error(tmp_path):
+    """16 KB of RAM: the stack takes what .data/.bss leave, at least 2 KB, else the link fails saying so."""
+    src = tmp_path / "big.c"
+    src.write_text("#include <stdint.h>\nvolatile uint8_t big[15 * 1024];\nint main(void)\n{\n"
+                   "    big[0] = 1;\n    return big[0] - 1;\n}\n")
+    with pytest.raises(ToolchainError, match="less than 2 KB of the 16 KB RAM left for the stack"):
+        qemu.build_firmware([src], [], "cortex-m0plus", tmp_path / "big.elf")
+
+
 def test_unknown_target():
-    with pytest.raises(TargetError, match="no QEMU board for cortex-m0plus"):
-        qemu.board_for("cortex-m0plus")
+    with pytest.raises(TargetError, match="no QEMU board for host"):
+        qemu.board_for("host")

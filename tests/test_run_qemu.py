@@ -30,6 +30,20 @@ def test_demo_export_on_qemu_is_bit_exact(kind, target, request):
     assert ram["state"] == info["memory"]["state_struct_bytes"] and 0 < ram["stack_peak"] < 4096
 
 
+@pytest.mark.parametrize("target,board", [("cortex-m55", "mps3-an547"), ("cortex-m0plus", "microbit")])
+def test_demo_exports_on_the_m55_and_m0plus_boards_are_bit_exact(target, board, lstm_export, gru_export):
+    """The same exports on QEMU's Cortex-M55 (MVE auto-vectorised by -mcpu=cortex-m55) and on the microbit's
+    Cortex-M0 for the M0+ (ARMv6-M, 16 KB RAM); through the API to keep the test short."""
+    from edgelstm.run.api import run_on_target
+
+    for export in (lstm_export, gru_export):
+        r = run_on_target(export, target, n_vectors=6)
+        assert (r["target"], r["board"]) == (target, board)
+        assert r["outputs_compared"] == 6 * 4 and r["mismatches"] == 0 and r["max_abs_diff_lsb"] == 0
+        assert r["instructions_per_inference"] > r["macs_per_inference"] / 4  # MVE: up to 16 MACs per instruction
+        assert 0 < r["ram_bytes"]["stack_peak"] < 4096 and r["flash_bytes"]["runtime"] > 0
+
+
 def test_instruction_counts_repeat_exactly(gru_export):
     from edgelstm.run.api import run_on_target
 
@@ -57,7 +71,7 @@ def test_calibration_feeds_the_profiler(gru_export, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args,message", [
     (["{tmp}"], "is not an edgelstm export"),
-    (["{export}", "--target", "cortex-m0plus"], "no QEMU board for cortex-m0plus"),
+    (["{export}", "--target", "host"], "no QEMU board for host"),
     (["{export}", "--vectors", "0"], "must be at least 1"),
 ])
 def test_bad_run_requests_fail_in_one_line(args, message, gru_export, tmp_path):

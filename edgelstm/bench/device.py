@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-CORES = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")
+CORES = ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 
 
 def bench_device() -> tuple[str, list[dict], str]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UnsupportedCombination
 from ..ir import ModelDesc
+from . import fusion
 from . import ops as op_handlers
 from .cformat import CTYPES, c_identifier
 from .graph import Graph, Op
@@ -165,11 +166,15 @@ class Generator:
 
     # ---- output -------------------------------------------------------------------------
     def generate(self, banner: str) -> Generated:
-        g = self.graph
+        # fusion.py: groups of int8 ops one kernel computes (a lowered GRU layer -> GRU_STEP), named after their layer
+        g = self.graph = fusion.fuse(self.graph) if self.dtype == "int8" else self.graph
+        for op in g.ops:
+            if op.kind in fusion.FUSED_KINDS:
+                self._op_names[op.index] = self._unique(op.options.c_name)
         self._plan()
         defs, body, kinds = [], [], []
         for op in g.ops:
-            if op.kind == "DELEGATE":
+            if op.kind in ("DELEGATE", fusion.ABSORBED):
                 continue
             e = op_handlers.emit(self, op)
             name = self._op_names.get(op.index, op.kind.lower())
@@ -240,15 +245,23 @@ class Generator:
         else:
             src += [f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
                     f"    {p}_graph(s, x_seq, y);", "}", ""]
-        state_bytes = sum(f.count * np.dtype(_np(f.ctype)).itemsize for f in self.states)
-        if self._scratch:
-            state_bytes += self._scratch[1] * np.dtype(_np(self._scratch[0])).itemsize
-        return Generated(header, "\n".join(src), self.arena_bytes, state_bytes + self.arena_bytes, kinds, self._weights)
+        fields = [(f.ctype, f.count) for f in self.states] + ([self._scratch] if self._scratch else [])
+        fields.append(("int32_t", (max(self.arena_bytes, ALIGN) + 3) // 4))
+        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), kinds, self._weights)
 
     @staticmethod
     def _needs_a(body: list[str]) -> bool:
         return any("(a + " in line for line in body)
 
 
-def _np(ctype: str) -> str:
-    return {v: k for k, v in CTYPES.items()}[ctype]
+_ITEMSIZE = {ctype: np.dtype(name).itemsize for name, ctype in CTYPES.items()}
+
+
+def _struct_size(fields: list[tuple[str, int]]) -> int:
+    """sizeof a C struct of arrays (ctype, count): each member aligned to its element size."""
+    size, align = 0, 1
+    for ctype, count in fields:
+        item = _ITEMSIZE[ctype]
+        size = -(-size // item) * item + item * count
+        align = max(align, item)
+    return -(-size // align) * align

@@ -40,7 +40,9 @@ GATES = ("input", "forget", "cell", "output")
 
 #: TFLite schema codes
 _TFL_INT8, _TFL_INT16, _TFL_INT32, _TFL_FLOAT32 = 9, 7, 2, 0
-_ACT_TANH, _ACT_SIGMOID = 4, 6
+_ACT_TANH = 4  # the one LSTM activation TFLite Micro computes (see lstm_s8_from_tflite)
+
+WEIGHT_TAIL = 48  # EL_LSTM_S8_WEIGHT_TAIL: zero bytes after each weight array (the MVE loop reads them)
 
 GATE_SCALE_IN = 2.0 ** -12  # Q3.12 gate pre-activations
 GATE_SCALE_OUT = 2.0 ** -15  # Q0.15 gate outputs
@@ -79,7 +81,7 @@ class LstmS8:
     cell_scale_power: int  # cell scale = 2^cell_scale_power
     cell_clip: float  # the op's float cell_clip (0 = none)
     cell_clip_q: int  # in cell units; -1 = no clipping
-    cell_gate_activation: str  # "tanh" or "sigmoid"
+    cell_gate_activation: str  # "tanh" (the only one TFLite Micro runs from a .tflite)
     gates: dict[str, GateS8] = field(default_factory=dict)
     forget_mult: int = 0
     forget_shift: int = 0
@@ -92,47 +94,95 @@ class LstmS8:
     time_steps: int = 1
 
     # ---- C source ----------------------------------------------------------------------
+    def weight_layout(self, part: str) -> np.ndarray:
+        """int8 weights of ``part`` ("x" or "h") in the kernel's layout (el_lstm_s8.h): per unit,
+        per group of 4 columns, 4 bytes of each of the input, forget, cell and output rows; columns
+        zero padded to a multiple of 4; then EL_LSTM_S8_WEIGHT_TAIL zero bytes."""
+        w = np.stack([getattr(self.gates[g], f"w_{part}") for g in GATES])  # (4, units, n)
+        n = w.shape[2]
+        n4 = -(-n // 4) * 4
+        w = np.pad(w, ((0, 0), (0, 0), (0, n4 - n))).reshape(4, self.units, n4 // 4, 4)
+        flat = w.transpose(1, 2, 0, 3).reshape(-1)
+        return np.concatenate([flat, np.zeros(WEIGHT_TAIL, np.int8)]).astype(np.int8)
+
+    def accumulator_bound(self) -> int:
+        """Largest |bias + W v| << lshift over every gate row and part, for any int8 v (lshift: the
+        left shift of the part's requantization, 0 for right shifts)."""
+        bound = 0
+        for g in self.gates.values():
+            for w, b, shift in ((g.w_x, g.bias_x, g.shift_x), (g.w_h, g.bias_h, g.shift_h)):
+                rows = np.abs(b.astype(np.int64)) + 128 * np.abs(w.astype(np.int64)).sum(axis=1)
+                bound = max(bound, int(rows.max(initial=0)) << max(shift, 0))
+        return bound
+
+    def requant_shifts(self) -> list[int]:
+        """TFLite shifts of the 11 requantizations: 8 gate parts, then f * c, i * g, o * tanh(c)."""
+        return ([g.shift_x for g in self.gates.values()] + [g.shift_h for g in self.gates.values()]
+                + [self.forget_shift, self.input_shift, self.hidden_shift])
+
+    def kernel_mode(self) -> str:
+        """el_lstm_s8_t.mode (el_lstm_s8.h): "fast" when every requantization shifts right (by 1 to
+        31) and every accumulator stays below 2^30 for any int8 input; "zero" when besides some
+        shifts are 0, "any" when some gate requantizations shift left (the accumulators times
+        2^shift below 2^30); "exact" otherwise (the products f c, i g, o tanh(c) shifting left,
+        shifts below -31, huge biases)."""
+        shifts = self.requant_shifts()
+        if self.accumulator_bound() >= (1 << 30) or any(s > 0 for s in shifts[8:]) or min(shifts) < -31:
+            return "exact"
+        if max(shifts) < 0:
+            return "fast"
+        return "zero" if max(shifts) == 0 else "any"
+
+    def bias_layout(self) -> np.ndarray:
+        """int32 (units + 3) x 8: per unit the x parts of i, f, g, o then the h parts, doubled unless the
+        mode is "exact"; then 3 units of 0 (EL_LSTM_S8_BIAS_TAIL: the MVE path reads 4 units at a time)."""
+        b = np.stack([self.gates[g].bias_x for g in GATES] + [self.gates[g].bias_h for g in GATES], axis=1)
+        b = b.astype(np.int64) * (1 if self.kernel_mode() == "exact" else 2)
+        return np.concatenate([b, np.zeros((3, 8), np.int64)]).astype(np.int32)
+
     def c_definitions(self, prefix: str) -> str:
-        """C source defining the weight and bias arrays (``static const``, ``<prefix>_<gate>_w_x``
-        and so on) and ``static const el_lstm_s8_t <prefix>``; the including file includes el_lstm_s8.h."""
+        """C source defining the weight and bias arrays (``static const``, ``<prefix>_w_x``, ``<prefix>_w_h``,
+        ``<prefix>_bias``) and ``static const el_lstm_s8_t <prefix>``; the including file includes
+        el_lstm_s8.h."""
+        mode = self.kernel_mode()
+        scales = ", ".join(f"{g} {self.gates[g].w_x_scale:.9g}/{self.gates[g].w_h_scale:.9g}" for g in GATES)
         out = [f"/* LSTM layer {prefix}: int8, {self.input_size} inputs, {self.units} units.\n"
                f" * x: scale {self.input_scale:.9g}, zero point {self.input_zero_point}; "
                f"h: scale {self.hidden_scale:.9g}, zero point {self.hidden_zero_point};\n"
-               f" * c: int16, scale 2^{self.cell_scale_power}; gate inputs Q3.12, gate outputs Q0.15. */\n"]
-        for name in GATES:
-            g = self.gates[name]
-            out.append(f"/* ---- {name} gate ({'sigmoid' if name != 'cell' else self.cell_gate_activation}) ---- */\n")
-            out.append(_c_array("int8", f"{prefix}_{name}_w_x", g.w_x,
-                                f"{name} gate input weights ({self.units}, {self.input_size}), scale {g.w_x_scale:.9g}"))
-            out.append(_c_array("int8", f"{prefix}_{name}_w_h", g.w_h,
-                                f"{name} gate recurrent weights ({self.units}, {self.units}), scale {g.w_h_scale:.9g}"))
-            out.append(_c_array("int32", f"{prefix}_{name}_bias_x", g.bias_x,
-                                f"{name} gate bias ({self.units}), scale {g.bias_scale:.9g}, "
-                                f"minus x zero point {self.input_zero_point} x row sums"))
-            out.append(_c_array("int32", f"{prefix}_{name}_bias_h", g.bias_h,
-                                f"minus h zero point {self.hidden_zero_point} x recurrent row sums ({self.units})"))
-            out.append("\n")
-        act = "EL_LSTM_S8_ACT_TANH" if self.cell_gate_activation == "tanh" else "EL_LSTM_S8_ACT_SIGMOID"
+               f" * c: int16, scale 2^{self.cell_scale_power}; gate inputs Q3.12, gate outputs Q0.15;\n"
+               f" * weight scales (x/h): {scales}. */\n"]
+        for part, n in (("x", self.input_size), ("h", self.units)):
+            what = "input" if part == "x" else "recurrent"
+            out.append(c_array(f"{prefix}_w_{part}", self.weight_layout(part),
+                               f"{what} weights: {self.units} units x (4 gates i, f, g, o x {n}), interleaved per "
+                               f"4 columns (el_lstm_s8.h)", dtype="int8", align=16))
+        out.append(c_array(f"{prefix}_bias", self.bias_layout(),
+                           f"per unit: x biases of i, f, g, o (bias - x zero point {self.input_zero_point} x row sums), "
+                           f"then h biases (- h zero point {self.hidden_zero_point} x row sums)"
+                           + ("" if mode == "exact" else ", doubled") + "; 3 units of padding",
+                           dtype="int32", align=8))
+        out.append("\n")
         lines = [f"static const el_lstm_s8_t {prefix} = {{",
                  f"    .input_size = {self.input_size},",
-                 f"    .units = {self.units},"]
-        for name in GATES:
-            g = self.gates[name]
-            lines += [f"    .{name}_gate = {{",
-                      f"        .w_x = {prefix}_{name}_w_x,",
-                      f"        .w_h = {prefix}_{name}_w_h,",
-                      f"        .bias_x = {prefix}_{name}_bias_x,",
-                      f"        .bias_h = {prefix}_{name}_bias_h,",
-                      f"        .mult_x = {g.mult_x}, .shift_x = {g.shift_x}, /* Q3.12 */",
-                      f"        .mult_h = {g.mult_h}, .shift_h = {g.shift_h}, /* Q3.12 */",
-                      "    },"]
-        lines += [f"    .cell_gate_act = {act},",
-                  f"    .forget_mult = {self.forget_mult}, .forget_shift = {self.forget_shift}, /* f * c -> c */",
-                  f"    .input_mult = {self.input_mult}, .input_shift = {self.input_shift}, /* i * g -> c */",
+                 f"    .units = {self.units},",
+                 f"    .w_x = {prefix}_w_x,",
+                 f"    .w_h = {prefix}_w_h,",
+                 f"    .bias = {prefix}_bias,",
+                 f"    .mode = EL_LSTM_S8_MODE_{mode.upper()}, /* |bias + W v| << lshift <= {self.accumulator_bound()}"
+                 f"; shifts {min(self.requant_shifts())} .. {max(self.requant_shifts())} */",
+                 "    .gate_rq = { /* to Q3.12: x parts of i, f, g, o, then h parts */"]
+        for part in ("x", "h"):
+            for g in GATES:
+                gp = self.gates[g]
+                m, sh = (gp.mult_x, gp.shift_x) if part == "x" else (gp.mult_h, gp.shift_h)
+                lines.append(f"        {_rq(m, sh)}, /* {g} {part} */")
+        lines += ["    },",
+                  f"    .forget_rq = {_rq(self.forget_mult, self.forget_shift)}, /* f * c -> c */",
+                  f"    .input_rq = {_rq(self.input_mult, self.input_shift)}, /* i * g -> c */",
+                  f"    .hidden_rq = {_rq(self.hidden_mult, self.hidden_shift)}, /* o * tanh(c) -> h */",
                   f"    .cell_clip = {self.cell_clip_q}, /* {'no clipping' if self.cell_clip_q < 0 else f'cell_clip {self.cell_clip:g}'} */",
                   f"    .cell_scale_power = {self.cell_scale_power},",
                   f"    .tanh_mult = {self.tanh_mult}, .tanh_shift = {self.tanh_shift},",
-                  f"    .hidden_mult = {self.hidden_mult}, .hidden_shift = {self.hidden_shift}, /* o * tanh(c) -> h */",
                   f"    .hidden_zero_point = {self.hidden_zero_point},",
                   "};\n"]
         out.append("\n".join(lines))
@@ -145,34 +195,46 @@ class LstmS8:
 
     def reference_states(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(hidden states (T, units) int8, cell states (T, units) int16) for one int8 sequence."""
+        tr = self.trace(x)
+        return tr["h"].astype(np.int8), tr["c"].astype(np.int16)
+
+    def trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every integer the kernel computes for one int8 sequence (T, input_size), per step (T, units):
+        ``<gate>.pre`` (Q3.12), ``<gate>.act`` (Q0.15), ``fc`` and ``ig`` and ``c`` (cell scale 2^p),
+        ``tc`` (tanh(c), Q0.15) and ``h`` (int8 with the hidden scale and zero point)."""
         h = np.full(self.units, self.hidden_zero_point, np.int64)
         c = np.zeros(self.units, np.int64)
-        hs, cs = [], []
+        out: dict[str, list[np.ndarray]] = {}
+
+        def rec(key: str, v: np.ndarray) -> np.ndarray:
+            out.setdefault(key, []).append(v.copy())
+            return v
+
         for xt in np.asarray(x, np.int64).reshape(-1, self.input_size):
-            f = self._gate("forget", xt, h)
-            i = self._gate("input", xt, h)
-            g = self._gate("cell", xt, h)
-            fc = np.clip(_requantize(f * c, self.forget_mult, self.forget_shift), -32768, 32767)
-            ig = np.clip(_requantize(i * g, self.input_mult, self.input_shift), -32768, 32767)
+            act = {}
+            for name in GATES:
+                pre = rec(f"{name}.pre", self._pre(name, xt, h))
+                tanh_gate = name == "cell" and self.cell_gate_activation == "tanh"
+                act[name] = rec(f"{name}.act", tanh_s16(pre, 3, 0) if tanh_gate else sigmoid_s16(pre, 3, 0))
+            fc = rec("fc", np.clip(_requantize(act["forget"] * c, self.forget_mult, self.forget_shift), -32768, 32767))
+            ig = rec("ig", np.clip(_requantize(act["input"] * act["cell"], self.input_mult, self.input_shift),
+                                   -32768, 32767))
             c = np.clip(fc + ig, -32768, 32767)
             if self.cell_clip_q >= 0:
                 c = np.clip(c, -self.cell_clip_q, self.cell_clip_q)
-            o = self._gate("output", xt, h)
-            t = tanh_s16(c, self.tanh_mult, self.tanh_shift)
-            h = np.clip(self.hidden_zero_point + _requantize(t * o, self.hidden_mult, self.hidden_shift), -128, 127)
-            hs.append(h.copy())
-            cs.append(c.copy())
-        return np.asarray(hs, np.int8), np.asarray(cs, np.int16)
+            rec("c", c)
+            t = rec("tc", tanh_s16(c, self.tanh_mult, self.tanh_shift))
+            h = rec("h", np.clip(self.hidden_zero_point + _requantize(t * act["output"], self.hidden_mult,
+                                                                       self.hidden_shift), -128, 127))
+        return {k: np.asarray(v) for k, v in out.items()}
 
-    def _gate(self, name: str, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def _pre(self, name: str, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """A gate's pre-activation, Q3.12: the x and h parts requantized separately, then added (saturating)."""
         g = self.gates[name]
         ax = g.w_x.astype(np.int64) @ x + g.bias_x
         ah = g.w_h.astype(np.int64) @ h + g.bias_h
-        v = np.clip(np.clip(_requantize(ax, g.mult_x, g.shift_x), -32768, 32767)
-                    + np.clip(_requantize(ah, g.mult_h, g.shift_h), -32768, 32767), -32768, 32767)
-        if name == "cell" and self.cell_gate_activation == "tanh":
-            return tanh_s16(v, 3, 0)
-        return sigmoid_s16(v, 3, 0)
+        return np.clip(np.clip(_requantize(ax, g.mult_x, g.shift_x), -32768, 32767)
+                       + np.clip(_requantize(ah, g.mult_h, g.shift_h), -32768, 32767), -32768, 32767)
 
 
 # ---- reading the op ---------------------------------------------------------------------
@@ -210,8 +272,11 @@ def lstm_s8_from_tflite(model: Any, subgraph_index: int, op_index: int) -> LstmS
 
     opts = op.builtinOptions
     act = int(getattr(opts, "fusedActivationFunction", _ACT_TANH))
-    if act not in (_ACT_TANH, _ACT_SIGMOID):
-        raise ValueError(f"{where}: cell activation {act} is not supported (TFLite Micro: tanh or sigmoid only)")
+    if act != _ACT_TANH:
+        # TFLite's ActivationFunctionType has no sigmoid; TFLite Micro runs code 6 (its C enum's
+        # sigmoid) as no activation at all (measured), so only tanh has one meaning.
+        raise ValueError(f"{where}: cell activation code {act} is not supported (the int8 LSTM kernel computes "
+                         f"TFLite Micro's tanh, code {_ACT_TANH}, only)")
     if bool(getattr(opts, "timeMajor", False)):
         xs = _shape(sg.tensors[ins[_X]])
         if len(xs) == 3 and xs[1] != 1:
@@ -288,7 +353,7 @@ def lstm_s8_from_tflite(model: Any, subgraph_index: int, op_index: int) -> LstmS
     return LstmS8(input_size=int(input_size), units=int(units), input_scale=float(x_scale), input_zero_point=x_zp,
                   hidden_scale=float(h_scale), hidden_zero_point=h_zp, cell_scale=float(c_scale),
                   cell_scale_power=power, cell_clip=cell_clip, cell_clip_q=clip_q,
-                  cell_gate_activation="tanh" if act == _ACT_TANH else "sigmoid", gates=gates,
+                  cell_gate_activation="tanh", gates=gates,
                   forget_mult=fm, forget_shift=fs, input_mult=im, input_shift=ish,
                   tanh_mult=tanh_mult, tanh_shift=tanh_shift, hidden_mult=hm, hidden_shift=hs,
                   time_steps=int(steps))
@@ -352,8 +417,12 @@ def _int32(v: np.ndarray, where: str) -> np.ndarray:
     return v.astype(np.int32)
 
 
-def _c_array(ctype: str, name: str, values: np.ndarray, comment: str) -> str:
-    return c_array(name, np.asarray(values), comment, dtype=ctype)
+def _rq(multiplier: int, shift: int) -> str:
+    """el_lstm_s8_rq_t initializer {multiplier, round, rshift, lshift, shift}: TFLite's (multiplier,
+    shift) and the fast forms' constants (el_lstm_s8.h)."""
+    e = -shift if shift < 0 else 0
+    rshift = f"{e}u | 0x80000000u" if e else "0"
+    return f"{{{multiplier}, {(1 << (e - 1)) if e else 0}, {rshift}, {max(shift, 0)}, {shift}}}"
 
 
 # ---- integer arithmetic of the runtime, vectorized (for LstmS8.reference) ------------------
@@ -388,10 +457,10 @@ def _table() -> np.ndarray:
         from .toolchain import RUNTIME
 
         text = (RUNTIME / "src" / "sigmoid_s16.c").read_text()
-        body = text[text.index("el_sigmoid_table_u16[256] = {"):]
-        body = body[body.index("{") + 1:body.index("}")]
+        body = text[text.index("el_sigmoid_table_u16[257] = {"):]
+        body = re.sub(r"/\*.*?\*/", "", body[body.index("{") + 1:body.index("}")], flags=re.S)
         _TABLE = np.asarray([int(v) for v in re.findall(r"\d+", body)], np.int64)
-        assert _TABLE.size == 256
+        assert _TABLE.size == 257 and _TABLE[256] == _TABLE[255]
     return _TABLE
 
 

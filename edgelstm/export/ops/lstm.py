@@ -24,7 +24,8 @@ def lstm_s8(ctx: Context, op) -> Emitted:
     h = ctx.state(f"{name}_h", "int8_t", units, f"hidden state, int8 (scale {hid.q_scale:.6g}, zp {hid.q_zero_point})",
                   init=hid.q_zero_point)
     c = ctx.state(f"{name}_c", "int16_t", units, f"cell state, int16 (scale {cell.q_scale:.6g})")
-    scratch = ctx.scratch("int16_t", 4 * units)
+    # EL_LSTM_S8_SCRATCH_WORDS: x and the old h, unpacked or padded (int32 words: word aligned)
+    scratch = ctx.scratch("int32_t", ((in_size + 15) // 16 + (units + 15) // 16) * 8)
     return Emitted(p.c_definitions(name), _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps,
                                                      in_size, units))
 

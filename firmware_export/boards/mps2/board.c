@@ -1,4 +1,6 @@
 /* edgelstm board support: semihosting file I/O and exit, SysTick tick counter, stack peak.
+ * Common to every QEMU board of the runner, ARMv6-M to ARMv8.1-M: it needs only the architectural
+ * SysTick at 0xE000E010 (optional on a real M0/M0+, present in QEMU and the nRF51) and semihosting.
  *
  * Semihosting (ARM DUI 0471): BKPT 0xAB with the operation in r0 and a parameter block in r1.
  * QEMU started with -semihosting-config enable=on,target=native opens host files relative to

@@ -1,6 +1,9 @@
-/* edgelstm startup for Cortex-M (ARMv7-M and ARMv8-M mainline): vector table, reset, faults.
- * Reset: enable the FPU when the build uses it, copy .data, zero .bss, paint the stack, run
- * main, exit through semihosting with main's return code. */
+/* edgelstm startup for Cortex-M: vector table, reset, faults. Common to every QEMU board of the
+ * runner (mps2-an385/an386/an500/an505 here, mps3-an547 and microbit with their linker scripts in
+ * ../mps3 and ../microbit): ARMv6-M (M0/M0+), ARMv7-M (M3/M4/M7), ARMv8-M mainline (M33) and
+ * ARMv8.1-M (M55).
+ * Reset: enable the FPU and MVE when the build uses them, copy .data, zero .bss, paint the stack,
+ * run main, exit through semihosting with main's return code. */
 #include <stdint.h>
 
 #include "board.h"
@@ -16,27 +19,36 @@ void SysTick_Handler(void);
 
 typedef void (*vector_t)(void);
 
+#if defined(__ARM_ARCH_6M__)
+/* ARMv6-M has only NMI and HardFault (every fault escalates to HardFault); slots 4-10 and 12-13
+ * are reserved and must not hold handlers. No CPACR either (no FPU, no coprocessors). */
+#define V7_FAULT(h) 0
+#else
+#define V7_FAULT(h) h
+#endif
+
 __attribute__((section(".vectors"), used)) const vector_t vector_table[16] = {
     (vector_t)(uintptr_t)&__stack_top, /* initial stack pointer */
     Reset_Handler,
-    Default_Handler, /* NMI */
-    Fault_Handler,   /* HardFault */
-    Fault_Handler,   /* MemManage */
-    Fault_Handler,   /* BusFault */
-    Fault_Handler,   /* UsageFault */
-    Fault_Handler,   /* SecureFault (ARMv8-M) */
+    Default_Handler,          /* NMI */
+    Fault_Handler,            /* HardFault */
+    V7_FAULT(Fault_Handler),  /* MemManage (ARMv7-M, ARMv8-M mainline) */
+    V7_FAULT(Fault_Handler),  /* BusFault */
+    V7_FAULT(Fault_Handler),  /* UsageFault */
+    V7_FAULT(Fault_Handler),  /* SecureFault (ARMv8-M with the Security Extension) */
     0, 0, 0,
-    Default_Handler, /* SVCall */
-    Default_Handler, /* DebugMonitor */
+    Default_Handler,          /* SVCall */
+    V7_FAULT(Default_Handler), /* DebugMonitor */
     0,
-    Default_Handler, /* PendSV */
+    Default_Handler,          /* PendSV */
     SysTick_Handler,
 };
 
 void Reset_Handler(void)
 {
-#if defined(__ARM_FP)
-    /* CPACR: full access to coprocessors 10 and 11 (the FPU) */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    /* CPACR: full access to coprocessors 10 and 11: the FPU and, on ARMv8.1-M, the MVE (Helium)
+     * registers, which an integer-only MVE build (+nofp) uses as well */
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif

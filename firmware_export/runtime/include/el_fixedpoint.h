@@ -36,7 +36,10 @@ static inline int32_t el_rounding_divide_by_pot(int32_t x, int32_t exponent)
 static inline int32_t el_requantize(int32_t x, int32_t multiplier, int32_t shift)
 {
     if (shift > 0) {
-        /* x * 2^shift cannot overflow for the accumulators the kernels pass */
+        /* x * 2^shift in unsigned arithmetic: an overflow (only with a multiplier >= 1 on large
+         * inputs, e.g. an int16 MUL whose output scale is finer than the product's) wraps modulo
+         * 2^32, as TFLite Micro's int32 product does on its targets, with no undefined behaviour
+         * (the conversion back to int32_t is modulo 2^32 on gcc and arm-none-eabi-gcc) */
         return el_rounding_doubling_high_mul((int32_t)((uint32_t)x << shift), multiplier);
     }
     return el_rounding_divide_by_pot(el_rounding_doubling_high_mul(x, multiplier), -shift);

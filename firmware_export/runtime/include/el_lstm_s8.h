@@ -2,58 +2,88 @@
  * UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations, int8 weights, int16 cell state, int32 bias).
  *
  * Number formats (all symmetric unless a zero point is named):
- *   x         int8, the layer input, scale s_x, zero point z_x (folded into bias_x)
+ *   x         int8, the layer input, scale s_x, zero point z_x (folded into the x biases)
  *   h         int8, hidden state = layer output, scale s_h, zero point z_h
  *   c         int16, cell state, scale 2^cell_scale_power (e.g. 2^-11: Q4.11)
  *   gate in   int16 Q3.12 (scale 2^-12): W_x x + W_h h + b, each product sum requantized
  *   gate out  int16 Q0.15 (scale 2^-15): sigmoid, or tanh for the cell gate
  *
- * One step, in TFLite Micro's order (h is read by all four gates before it is overwritten):
- *   f = sigmoid(FC_x(x) + FC_h(h))          forget gate
- *   i = sigmoid(FC_x(x) + FC_h(h))          input gate
- *   g = tanh(FC_x(x) + FC_h(h))             cell gate (candidate)
- *   c = clip(sat16(f * c + i * g))          two requantized products, saturating add
- *   o = sigmoid(FC_x(x) + FC_h(h))          output gate
- *   h = sat8(z_h + o * tanh(c))
+ * One step computes, for every unit, TFLite Micro's integers (h is read by all four gates
+ * before it is overwritten):
+ *   i, f, o = sigmoid(sat16(sat16(rq(W_x x + b_x)) + sat16(rq(W_h h + b_h))))   per gate
+ *   g       = tanh(same)                                                       cell gate
+ *   c       = clip(sat16(sat16(rq(f * c)) + sat16(rq(i * g))))
+ *   h       = sat8(z_h + rq(o * tanh(c)))
  * No peephole, projection, layer norm or CIFG (TFLite Micro has none of them either).
+ *
+ * lstm_step_s8 is one fused pass over the units: the four gate rows of a unit are stored next to
+ * each other, so x and h are read once per unit for all four gates, and the unit's gates, cell
+ * and hidden value are finished before the next unit starts. The same source compiles to three
+ * paths, chosen by the compiler's own feature macros, all computing the same integers:
+ *   __ARM_FEATURE_MVE (Cortex-M55, M85): VLD4 + VMLADAV.S8, 16 MACs per instruction;
+ *   __ARM_FEATURE_DSP (Cortex-M4, M7, M33): x and h unpacked once per step into int16 pairs
+ *     (SXTB16), weights unpacked the same way, SMLAD;
+ *   plain C otherwise (Cortex-M0+, M3, host).
  */
 #ifndef EL_LSTM_S8_H
 #define EL_LSTM_S8_H
 
 #include <stdint.h>
 
-/* Activation of the cell gate (Keras `activation`; the other three gates are always sigmoid). */
-#define EL_LSTM_S8_ACT_TANH 0
-#define EL_LSTM_S8_ACT_SIGMOID 1
-
-/* One gate: two fully connected layers whose int32 sums are requantized to Q3.12 separately
- * (el_requantize semantics), saturated to int16 and added with saturation. */
+/* One requantization x * M, M = multiplier * 2^(shift - 31), TFLite Micro's rounding
+ * (el_requantize); the other fields are derived from (multiplier, shift) for the fast forms of
+ * el_lstm_s8_internal.h. */
 typedef struct {
-    const int8_t *w_x;      /* (units, input_size) row-major, per-tensor symmetric int8 */
-    const int8_t *w_h;      /* (units, units) row-major, per-tensor symmetric int8 */
-    const int32_t *bias_x;  /* (units) gate bias minus z_x * row sums of w_x; NULL = none */
-    const int32_t *bias_h;  /* (units) minus z_h * row sums of w_h; NULL = none (z_h = 0) */
-    int32_t mult_x;         /* s_x * s_wx / 2^-12 as multiplier * 2^(shift - 31) */
-    int32_t shift_x;
-    int32_t mult_h;         /* s_h * s_wh / 2^-12 */
-    int32_t shift_h;
-} el_lstm_s8_gate_t;
+    int32_t multiplier;  /* [2^30, 2^31) */
+    int32_t round;       /* 2^(e - 1) with e = -shift when shift < 0, else 0 */
+    uint32_t rshift;     /* e | 2^31 when shift < 0 (bit 31: "round the negatives"), else 0 */
+    int32_t lshift;      /* shift when shift > 0, else 0 */
+    int32_t shift;       /* TFLite's shift: left if > 0, right if < 0 */
+} el_lstm_s8_rq_t;
+
+/* el_lstm_s8_t.mode, chosen by the generator (edgelstm/export/lstm_s8.py); all four compute the
+ * same integers (el_lstm_s8_internal.h):
+ *   FAST   every requantization shifts right (shift in [-31, -1]), and every accumulator of a gate
+ *          row, bias + W v, stays below 2^30 in magnitude for any int8 input: the kernel
+ *          accumulates 2 (bias + W v) in int32 and requantizes with one SMMLAR, a subtract, a shift.
+ *   ZERO   as FAST, but some shifts are 0: one instruction more per requantization.
+ *   ANY    as ZERO, but some gate requantizations shift left (their accumulators times 2^shift
+ *          below 2^30): one more.
+ *   EXACT  anything else (huge biases, shifts beyond -31, left-shifted products): el_requantize,
+ *          64-bit products, undoubled biases. */
+#define EL_LSTM_S8_MODE_FAST 0
+#define EL_LSTM_S8_MODE_ZERO 1
+#define EL_LSTM_S8_MODE_ANY 2
+#define EL_LSTM_S8_MODE_EXACT 3
+
+/* Requantizations of el_lstm_s8_t.gate_rq: the x part and the h part of each gate. */
+#define EL_LSTM_S8_PART_X 0 /* + gate: x parts of input, forget, cell, output */
+#define EL_LSTM_S8_PART_H 4 /* + gate: h parts */
+
+/* Weight layout (written by the generator, edgelstm/export/lstm_s8.py): for each unit a block
+ * of 4 * EL_LSTM_S8_PAD4(n) bytes (n = input_size for w_x, units for w_h); in the block, for
+ * each group of 4 columns, 4 bytes of the input gate row, then of the forget, cell and output
+ * gate rows. Columns past n are 0. The arrays are 16-byte aligned and followed by
+ * EL_LSTM_S8_WEIGHT_TAIL more bytes (0), which the MVE loop reads (and multiplies by 0). */
+#define EL_LSTM_S8_PAD4(n) (((n) + 3) / 4 * 4)
+#define EL_LSTM_S8_WEIGHT_BYTES(rows_in, units) (4 * EL_LSTM_S8_PAD4(rows_in) * (units) + EL_LSTM_S8_WEIGHT_TAIL)
+#define EL_LSTM_S8_WEIGHT_TAIL 48
+#define EL_LSTM_S8_BIAS_TAIL (3 * 8) /* int32 after the biases (the MVE path reads 4 units) */
 
 /* All constant parameters of one LSTM layer (batch 1; run it once per sample for more). */
 typedef struct {
     int32_t input_size;
     int32_t units;
-    el_lstm_s8_gate_t input_gate;   /* i: sigmoid, Q0.15 out */
-    el_lstm_s8_gate_t forget_gate;  /* f: sigmoid, Q0.15 out */
-    el_lstm_s8_gate_t cell_gate;    /* g: cell_gate_act, Q0.15 out */
-    el_lstm_s8_gate_t output_gate;  /* o: sigmoid, Q0.15 out */
-    int32_t cell_gate_act;          /* EL_LSTM_S8_ACT_TANH or EL_LSTM_S8_ACT_SIGMOID */
-    /* Cell update: f (Q0.15) * c (2^p) -> 2^p, effective scale 2^-15 */
-    int32_t forget_mult;
-    int32_t forget_shift;
-    /* i (Q0.15) * g (Q0.15) -> c (2^p), effective scale 2^(-30 - p) */
-    int32_t input_mult;
-    int32_t input_shift;
+    const int8_t *w_x;      /* input weights, units x 4 gates x input_size, layout above */
+    const int8_t *w_h;      /* recurrent weights, units x 4 gates x units, layout above */
+    const int32_t *bias;    /* (units + 3) x 8: x parts (bias - z_x * row sum) of i, f, g, o, then
+                             * h parts (-z_h * row sum); times 2 unless mode is EXACT; then 3
+                             * units of 0 (EL_LSTM_S8_BIAS_TAIL) */
+    int32_t mode;           /* EL_LSTM_S8_MODE_*: how the requantizations run (below) */
+    el_lstm_s8_rq_t gate_rq[8];  /* to Q3.12: [EL_LSTM_S8_PART_X + g], [EL_LSTM_S8_PART_H + g], g = i, f, g, o */
+    el_lstm_s8_rq_t forget_rq;   /* f (Q0.15) * c (2^p) -> c, scale 2^-15 */
+    el_lstm_s8_rq_t input_rq;    /* i (Q0.15) * g (Q0.15) -> c, scale 2^(-30 - p) */
+    el_lstm_s8_rq_t hidden_rq;   /* o (Q0.15) * tanh(c) (Q0.15) -> h, scale 2^-30 / s_h */
     /* Cell clip in cell units: c is clamped to [-cell_clip, cell_clip]; -1 = no clipping. */
     int32_t cell_clip;
     /* Cell scale power p: cell scale = 2^p (p < 0; -11 means Q4.11). */
@@ -62,23 +92,18 @@ typedef struct {
      * c on the grid of the table look-up (see el_tanh_s16). */
     int32_t tanh_mult;
     int32_t tanh_shift;
-    /* Hidden: tanh(c) (Q0.15) * o (Q0.15) -> h, effective scale 2^-30 / s_h, plus z_h */
-    int32_t hidden_mult;
-    int32_t hidden_shift;
     int32_t hidden_zero_point;
 } el_lstm_s8_t;
 
-/* int16 scratch elements lstm_step_s8 needs (TFLite Micro's four gate buffers). */
-#define EL_LSTM_S8_SCRATCH_INT16(units) (4 * (units))
+/* Scratch lstm_step_s8 needs, in int32 words (word aligned): the unpacked int16 copies of x and
+ * h (DSP path), or zero-padded int8 copies (MVE and plain C paths). The old h lives there while
+ * the new h is written. */
+#define EL_LSTM_S8_SCRATCH_WORDS(input_size, units) ((((input_size) + 15) / 16 + ((units) + 15) / 16) * 8)
 
 /* One timestep. x: input_size int8; h: units int8, in/out (start at hidden_zero_point);
- * c: units int16, in/out (start at 0); scratch: EL_LSTM_S8_SCRATCH_INT16(units) int16.
- * x must not alias h. */
-void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int16_t *scratch);
-
-/* One gate for all units: out = act(sat16(rq(W_x x + b_x) + rq(W_h h + b_h))), Q0.15 out. */
-void lstm_gate_s8(const el_lstm_s8_gate_t *g, int32_t input_size, int32_t units, const int8_t *x,
-                  const int8_t *h, int32_t act, int16_t *out);
+ * c: units int16, in/out (start at 0); scratch: EL_LSTM_S8_SCRATCH_WORDS(input_size, units)
+ * int32. x must not alias h. */
+void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
 
 /* int16 sigmoid and tanh by TFLite's 256-entry table with linear interpolation (the
  * reference_integer_ops int16 Logistic and Tanh). Each input is first rescaled to
@@ -89,8 +114,13 @@ void lstm_gate_s8(const el_lstm_s8_gate_t *g, int32_t input_size, int32_t units,
 void el_sigmoid_s16(const int16_t *in, int16_t *out, int32_t n, int32_t multiplier, int32_t shift);
 void el_tanh_s16(const int16_t *in, int16_t *out, int32_t n, int32_t multiplier, int32_t shift);
 
-/* sigmoid(k / 24) for k = 0..255 in unsigned 0.16 (TFLite's sigmoid_table_uint16); both
+/* sigmoid(k / 24) for k = 0..255 in unsigned 0.16 (TFLite's sigmoid_table_uint16), plus a
+ * copy of the last entry at 256 so that an interpolation at entry 255 reads no further; both
  * activations read it (tanh(x) = 2 sigmoid(2x) - 1). */
-extern const uint16_t el_sigmoid_table_u16[256];
+extern const uint16_t el_sigmoid_table_u16[257];
+
+/* The table over signed entries -256 .. 256, at index + 256: el_sigmoid_table_u16[j] for j >= 0,
+ * 65536 - el_sigmoid_table_u16[-j] for j < 0 (what lstm_step_s8 interpolates). */
+extern const uint16_t el_sigmoid_signed_u16[513];
 
 #endif /* EL_LSTM_S8_H */
