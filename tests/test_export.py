@@ -92,6 +92,15 @@ def test_demo_export_folder(kind, request):
             assert arr in src, arr
         assert "gru_step_s8(" in src
     assert "malloc" not in src and "printf" not in src
+    # the kernel layer: the recurrent kernel runs its DSP implementation on cortex-m4; the Dense head runs once
+    info = _info(d)
+    assert info["backend"] == "dsp"
+    impl = {k["kernel"]: k["implementation"] for k in info["kernels"]}
+    assert impl[f"{kind}_step_s8"] == "dsp" and impl["fc_s8"] == "ref", impl
+    assert sorted(f"runtime/src/{f}" for k in info["kernels"] for f in k["files"]) == info["files"]["runtime"]
+    assert "static void hx_head(hx_state_t *s, int8_t *y)" in src
+    run = src[src.index("void hx_run("):]
+    assert run.index("hx_head(s, y);") > run.index("for (int32_t t = 0;")
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])

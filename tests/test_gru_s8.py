@@ -285,6 +285,6 @@ def test_fallback_export_is_still_bit_exact(exports, tmp_path, monkeypatch):
     assert "gru_step_s8" not in gen.source and "sub_s8(" in gen.source
     (d / "hx_model.c").write_text(gen.source)
     (d / "hx_model.h").write_text(gen.header)
-    info["files"]["runtime"] = copy_runtime(d, runtime_sources(gen.source))
+    info["files"]["runtime"] = copy_runtime(d, runtime_sources(gen.kernels))
     (d / "export.json").write_text(json.dumps(info))
     assert [r.mismatches for r in check_host(d)] == [0, 0]

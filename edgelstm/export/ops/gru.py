@@ -2,6 +2,7 @@
 gru_step_s8 (el_gru_s8.h) with the parameters export/gru_s8.py precomputed."""
 from __future__ import annotations
 
+from ..kernels import call
 from . import Context, Emitted, handler
 
 
@@ -14,6 +15,5 @@ def gru_step_s8(ctx: Context, op) -> Emitted:
     work_words = (p.work_bytes + 3) // 4
     work = ctx.state(f"{name}_work", "int32_t", work_words,
                      f"gru_step_s8 work buffer ({p.work_bytes} B; not carried between steps)")
-    call = (f"gru_step_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.inputs[1])}, "
-            f"{ctx.ptr(op.outputs[0])}, {work});")
-    return Emitted(defs, [call])
+    return Emitted.of(defs, call("gru_step_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.inputs[1]),
+                                 ctx.ptr(op.outputs[0]), work, scratch_bytes=p.work_bytes))
