@@ -119,8 +119,8 @@ def _program(layers: list[LstmS8], steps: int) -> str:
                       for k, L in enumerate(layers))
     reset = "\n".join(f"        for (int32_t u = 0; u < {L.units}; ++u) {{ h{k}[u] = (int8_t)layer{k}.hidden_zero_point; "
                       f"c{k}[u] = 0; }}" for k, L in enumerate(layers))
-    step = [f"            lstm_step_s8(&layer0, x + t * {layers[0].input_size}, h0, c0, s0);"]
-    step += [f"            lstm_step_s8(&layer{k}, h{k - 1}, h{k}, c{k}, s{k});" for k in range(1, len(layers))]
+    step = [f"            el_lstm_step_s8(&layer0, x + t * {layers[0].input_size}, h0, c0, s0);"]
+    step += [f"            el_lstm_step_s8(&layer{k}, h{k - 1}, h{k}, c{k}, s{k});" for k in range(1, len(layers))]
     width = sum(L.units for L in layers)
     copy_out, off = [], 0
     for k, L in enumerate(layers):

@@ -302,7 +302,7 @@ def _check_calls(op: Op, e: op_handlers.Emitted) -> None:
     export and the kernel summary come from those declarations."""
     text = "\n".join(e.code)
     declared = {c.kernel for c in e.calls}
-    called = {k for k in kernel_table.KERNELS if re.search(rf"\b{k}\(", text)}
+    called = {k for k, kern in kernel_table.KERNELS.items() if re.search(rf"\b{kern.symbol}\(", text)}
     if called != declared:
         raise RuntimeError(f"handler of {op.kind} calls {sorted(called)} but declares {sorted(declared)}")
 

@@ -39,7 +39,7 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } el_fc_s8_t;
-void fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y);
+void el_fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y);
 
 /* ADD and SUB: both inputs rescaled to a common 2^-20 grid (left_shift), summed, requantized. */
 typedef struct {
@@ -50,8 +50,8 @@ typedef struct {
     int32_t output_offset, output_multiplier, output_shift;
     int32_t act_min, act_max;
 } el_addsub_s8_t;
-void add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
-void sub_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_sub_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
 
 /* MUL: y = requant((a + input1_offset) * (b + input2_offset)) + output_offset */
 typedef struct {
@@ -60,7 +60,7 @@ typedef struct {
     int32_t output_offset, multiplier, shift;
     int32_t act_min, act_max;
 } el_mul_s8_t;
-void mul_s8(const el_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_mul_s8(const el_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
 
 /* ---- int16: the cell path of a lowered int8 LSTM ------------------------------------------
  * The cell state c lives in int16 with scale s_c = 2^-k (a power of two, zero point 0); the
@@ -78,11 +78,11 @@ typedef struct {
     int32_t multiplier, shift;
 } el_requantize_t;
 /* int8 (any scale and zero point) -> int16 (e.g. Q0.8 gate -> Q0.15, i*g -> cell grid) */
-void requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y);
+void el_requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y);
 /* int16 (e.g. the cell grid 2^-k) -> int8 (any scale and zero point), saturating to [-128, 127] */
-void requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y);
+void el_requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y);
 /* int8 -> int8 with another scale and zero point (the converter's requantization of a tensor) */
-void requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y);
+void el_requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y);
 
 /* MUL, int16 x int16 -> int16, all zero points 0 (as TFLite requires for int16 MUL):
  * y = clamp(requant(a * b), act_min, act_max), requant by input1_scale * input2_scale /
@@ -92,7 +92,7 @@ typedef struct {
     int32_t multiplier, shift;
     int32_t act_min, act_max;  /* [-32768, 32767] without a fused activation */
 } el_mul_s16_t;
-void mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+void el_mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* ADD, int16, TFLite's general int16 path (pot_scale_int16 false): each input (zero point 0)
  * shifted left by left_shift = 15 and scaled by its_scale / (2 * max input scale) (multipliers
@@ -106,11 +106,11 @@ typedef struct {
     int32_t output_offset, output_multiplier, output_shift;
     int32_t act_min, act_max;
 } el_add_s16_t;
-void add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* LOGISTIC and TANH: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */
-void lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);
+void el_lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);
 
 /* SOFTMAX over the last axis, int8 in and out (output scale 1/256, zero point -128),
  * with TFLite's fixed-point exp (inputs in Q5.26 after scaling by beta). */
@@ -120,7 +120,7 @@ typedef struct {
     int32_t input_left_shift;  /* ... and left shift */
     int32_t diff_min;          /* differences below this give 0 */
 } el_softmax_s8_t;
-void softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
+void el_softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
 
 /* ---- float32 ------------------------------------------------------------------------- */
 
@@ -130,13 +130,13 @@ typedef struct {
     const float *bias;         /* out_size, or 0 */
     float act_min, act_max;
 } el_fc_f32_t;
-void fc_f32(const el_fc_f32_t *p, const float *x, float *y);
-void add_f32(int32_t size, const float *a, const float *b, float *y);
-void sub_f32(int32_t size, const float *a, const float *b, float *y);
-void mul_f32(int32_t size, const float *a, const float *b, float *y);
-void logistic_f32(int32_t size, const float *x, float *y);
-void tanh_f32(int32_t size, const float *x, float *y);
-void softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
+void el_fc_f32(const el_fc_f32_t *p, const float *x, float *y);
+void el_add_f32(int32_t size, const float *a, const float *b, float *y);
+void el_sub_f32(int32_t size, const float *a, const float *b, float *y);
+void el_mul_f32(int32_t size, const float *a, const float *b, float *y);
+void el_logistic_f32(int32_t size, const float *x, float *y);
+void el_tanh_f32(int32_t size, const float *x, float *y);
+void el_softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
 
 #ifdef __cplusplus
 }

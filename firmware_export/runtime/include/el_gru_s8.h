@@ -95,7 +95,7 @@ typedef struct {
     (2 * (x_cols) + 3 * (h_cols) + 7 * (units))
 
 /* One timestep: x[input_size], h[units] -> h_out[units] (h_out must not alias h). */
-void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work);
+void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work);
 
 /* ---- the requantization, shared by every path ----------------------------------------- */
 

@@ -29,6 +29,6 @@ typedef struct {
 
 #define EL_LSTM_F32_SCRATCH(units) (4 * (units)) /* float scratch elements */
 
-void lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch);
+void el_lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch);
 
 #endif /* EL_LSTM_F32_H */

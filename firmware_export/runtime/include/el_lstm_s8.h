@@ -104,7 +104,7 @@ typedef struct {
 /* One timestep. x: input_size int8; h: units int8, in/out (start at hidden_zero_point);
  * c: units int16, in/out (start at 0); scratch: EL_LSTM_S8_SCRATCH_WORDS(input_size, units)
  * int32, not kept between steps. x and h need no alignment; x must not alias h. */
-void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
+void el_lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
 
 /* int16 sigmoid and tanh by TFLite's 256-entry table with linear interpolation (the
  * reference_integer_ops int16 Logistic and Tanh). Each input is first rescaled to

@@ -417,7 +417,7 @@ EL_GRU_INLINE int32_t el_gru_update(const el_gru_s8_t *p, int32_t npre, int32_t 
     return EL_GRU_ADD(p, add_h, npre, zhn);
 }
 
-void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
+void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
 {
     const int32_t units = p->units, xc = p->x_cols, hc = p->h_cols;
     /* work: [x widened: 2 xc bytes][h or q widened: 2 hc][q: hc][x FCs: 3 units][h FCs: 3 units][update.pre: units] */
