@@ -70,8 +70,10 @@ def test_demo_export_folder(kind, request):
     header = (d / "hx_model.h").read_text()
     for macro in ("HX_SEQ_LEN 100", "HX_INPUT_SIZE 6", "HX_OUTPUT_SIZE 4", "HX_INPUT_SCALE", "HX_INPUT_ZERO_POINT",
                   "HX_OUTPUT_SCALE 0.00390625f", "HX_OUTPUT_ZERO_POINT -128", "} hx_state_t;",
-                  "void hx_reset(hx_state_t *s);", "void hx_step(hx_state_t *s, const int8_t *x_t, int8_t *y);",
-                  "void hx_run(hx_state_t *s, const int8_t *x_seq, int8_t *y);"):
+                  "void hx_reset(hx_state_t *s);",
+                  "void hx_step(hx_state_t *s, void *scratch, const int8_t *x_t, int8_t *y);",
+                  "void hx_run(hx_state_t *s, void *scratch, const int8_t *x_seq, int8_t *y);", "HX_SCRATCH_BYTES",
+                  'extern "C" {', "#error"):
         assert macro in header, macro
     data_c = (d / "hx_model_data.c").read_text()
     assert "aligned(16)" in data_c and f"HX_MODEL_DATA_LEN {(d / 'hx.tflite').stat().st_size}" in \
@@ -98,9 +100,9 @@ def test_demo_export_folder(kind, request):
     impl = {k["kernel"]: k["implementation"] for k in info["kernels"]}
     assert impl[f"{kind}_step_s8"] == "dsp" and impl["fc_s8"] == "ref", impl
     assert sorted(f"runtime/src/{f}" for k in info["kernels"] for f in k["files"]) == info["files"]["runtime"]
-    assert "static void hx_head(hx_state_t *s, int8_t *y)" in src
+    assert "static void hx_head(hx_state_t *s, void *scratch, int8_t *y)" in src
     run = src[src.index("void hx_run("):]
-    assert run.index("hx_head(s, y);") > run.index("for (int32_t t = 0;")
+    assert run.index("hx_head(s, scratch, y);") > run.index("for (int32_t t = 0;")
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
@@ -118,9 +120,9 @@ def test_demo_export_cross_build_sizes(kind, request):
 def test_export_makefile_fragment_builds_a_user_program(gru_export, tmp_path):
     """A user's Makefile includes hx.mk and builds against the folder alone."""
     (tmp_path / "main.c").write_text(
-        '#include "hx_model.h"\n#include <stdio.h>\nstatic hx_state_t s;\n'
+        '#include "hx_model.h"\n#include <stdio.h>\nstatic hx_state_t s;\nstatic uint64_t scratch[(HX_SCRATCH_BYTES + 7) / 8];\n'
         "int main(void) {\n    int8_t x[HX_SEQ_LEN * HX_INPUT_SIZE] = {0};\n    int8_t y[HX_OUTPUT_SIZE];\n"
-        "    hx_run(&s, x, y);\n    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) printf(\"%d \", y[i]);\n    return 0;\n}\n")
+        "    hx_run(&s, scratch, x, y);\n    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) printf(\"%d \", y[i]);\n    return 0;\n}\n")
     (tmp_path / "Makefile").write_text(
         f"include {gru_export}/hx.mk\nCFLAGS := -std=c99 -Wall -Wextra -Werror -O2 $(HX_INCLUDES)\n"
         "app: main.c $(HX_SRCS)\n\t$(CC) $(CFLAGS) -o $@ $^ -lm\n")
@@ -217,8 +219,9 @@ def test_export_cmake_fragment_builds_a_user_program(gru_export, tmp_path):
                                              "add_subdirectory(hx)\nadd_executable(app main.c)\n"
                                              "target_link_libraries(app PRIVATE hx)\n")
     (tmp_path / "main.c").write_text('#include <stdio.h>\n#include "hx_model.h"\nstatic hx_state_t s;\n'
+                                     "static uint64_t scratch[(HX_SCRATCH_BYTES + 7) / 8];\n"
                                      "int main(void)\n{\n    int8_t x[HX_SEQ_LEN * HX_INPUT_SIZE] = {0};\n"
-                                     "    int8_t y[HX_OUTPUT_SIZE];\n    hx_run(&s, x, y);\n"
+                                     "    int8_t y[HX_OUTPUT_SIZE];\n    hx_run(&s, scratch, x, y);\n"
                                      '    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) {\n        printf("%d ", y[i]);\n    }\n'
                                      "    return 0;\n}\n")
     flags = "-std=c99 -Wall -Wextra -Werror"

@@ -25,6 +25,9 @@ BACKENDS = {"ref": "portable C", "dsp": "__ARM_FEATURE_DSP (SMLAD/SXTB16)", "mve
 _SIMD = ("ref", "dsp", "mve")
 _REF = ("ref",)
 SYMBOL_PREFIX = "el_"  # every global symbol of the runtime starts with it
+#: EL_RUNTIME_ABI_VERSION of runtime/include/edgelstm.h: generated models #error on another value. Bump it
+#: with any change of a kernel's name, parameter struct or arguments.
+RUNTIME_ABI_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class LstmS8:
                            + ("" if mode == "exact" else ", doubled") + "; 3 units of padding",
                            dtype="int32", align=8))
         out.append("\n")
-        lines = [f"static const el_lstm_s8_t {prefix} = {{",
+        lines = [f"static const el_lstm_s8_t {prefix} EL_MODEL_SECTION = {{",
                  f"    .input_size = {self.input_size},",
                  f"    .units = {self.units},",
                  f"    .w_x = {prefix}_w_x,",
@@ -429,7 +429,8 @@ def _rq(multiplier: int, shift: int) -> str:
     shift) and the fast forms' constants (el_lstm_s8.h)."""
     e = -shift if shift < 0 else 0
     rshift = f"{e}u | 0x80000000u" if e else "0"
-    return f"{{{multiplier}, {(1 << (e - 1)) if e else 0}, {rshift}, {max(shift, 0)}, {shift}}}"
+    return (f"{{ .multiplier = {multiplier}, .round = {(1 << (e - 1)) if e else 0}, .rshift = {rshift}, "
+            f".lshift = {max(shift, 0)}, .shift = {shift} }}")
 
 
 # ---- integer arithmetic of the runtime, vectorized (for LstmS8.reference) ------------------

@@ -11,6 +11,24 @@
 #ifndef EDGELSTM_H
 #define EDGELSTM_H
 
+/* The runtime ABI: kernel names, parameter structs and calling conventions. Generated models check it
+ * at compile time (#error on a mismatch): compile every export with a runtime/ of the same ABI. Two exports
+ * made by one edgelstm version ship identical runtime files: compile one copy of runtime/ (with the
+ * union of their kernels) and link it once. Every global symbol of the runtime starts with el_. */
+#define EL_RUNTIME_ABI_VERSION 2
+
+/* Placement of the constant tables (weights, parameters) of generated models; override them with -D
+ * or before including a model header, e.g. -DEL_WEIGHTS_SECTION='__attribute__((section(".rodata.nn")))'. */
+#ifndef EL_ALIGNED
+#if defined(__GNUC__) || defined(__clang__)
+#define EL_ALIGNED(n) __attribute__((aligned(n)))
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+#define EL_ALIGNED(n) alignas(n)
+#else
+#define EL_ALIGNED(n)
+#endif
+#endif
+
 #include <stdint.h>
 
 #include "el_fixedpoint.h"

@@ -39,6 +39,10 @@
 
 #include <stdint.h>
 
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+#include <arm_acle.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -100,7 +104,6 @@ void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8
 /* ---- the requantization, shared by every path ----------------------------------------- */
 
 #if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
-#include <arm_acle.h>
 #define el_gru_sat8(v) __ssat((v), 8)
 #else
 static inline int32_t el_gru_sat8(int32_t v)
