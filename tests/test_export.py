@@ -29,7 +29,9 @@ def _assert_state_size(d: Path, info: dict, tmp_path: Path) -> None:
     src = tmp_path / "sizeof.c"
     src.write_text('#include <stdio.h>\n#include "hx_model.h"\n'
                    'int main(void)\n{\n    printf("%zu", sizeof(hx_state_t));\n    return 0;\n}\n')
-    subprocess.run(["gcc", "-std=c99", f"-I{d}", str(src), "-o", str(tmp_path / "sizeof")], check=True)
+    subprocess.run(["gcc", "-std=c99", f"-I{d}", f"-I{d / 'runtime' / 'include'}", str(src), "-o",
+                    str(tmp_path / "sizeof")],
+                   check=True)
     got = subprocess.run([str(tmp_path / "sizeof")], check=True, capture_output=True, text=True).stdout
     assert int(got) == info["memory"]["state_struct_bytes"]
 
@@ -208,7 +210,8 @@ def test_readme_firmware_example_compiles(lstm_export, compiler, flags, tmp_path
     example = Path(__file__).resolve().parents[1] / "firmware_export" / "examples" / "stream_imu.c"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert example.read_text().split("*/", 1)[1].strip() in readme  # the README shows this very file
-    subprocess.run([compiler, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{lstm_export}", "-c",
+    subprocess.run([compiler, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{lstm_export}",
+                    f"-I{lstm_export / 'runtime' / 'include'}", "-c",
                     str(example), "-o", str(tmp_path / "example.o")], check=True)
 
 
