@@ -36,10 +36,16 @@ def _cli(cwd: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> dict[str, Path]:
-    """kws (demo LSTM), act (demo GRU), and kws again into another folder from another working directory."""
-    root = tmp_path_factory.mktemp("exports")
-    (root / "a").mkdir()
-    (root / "b" / "deeper").mkdir(parents=True)
+    """kws (demo LSTM), act (demo GRU), and kws again into another folder from another working directory.
+    EDGELSTM_TEST_EXPORTS=<folder> keeps them there and reuses them (while working on these tests)."""
+    import os
+
+    keep = os.environ.get("EDGELSTM_TEST_EXPORTS")
+    root = Path(keep) if keep else tmp_path_factory.mktemp("exports")
+    if keep and (root / "act" / "export.json").is_file():
+        return {"kws": root / "a" / "kws", "kws_again": root / "b" / "deeper" / "kws", "act": root / "act"}
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    (root / "b" / "deeper").mkdir(parents=True, exist_ok=True)
     jobs = [(root / "a", ("export", "--demo", "lstm", "--name", "kws", "-o", "kws")),
             (root, ("export", "--demo", "lstm", "--name", "kws", "--out", "b/deeper/kws")),
             (root, ("export", "--demo", "gru", "--name", "act", "-o", str(root / "act")))]
@@ -199,7 +205,8 @@ def test_two_models_one_firmware_on_qemu(exports, vectors, tmp_path, lang):
               "-o", obj])
         objs.append(obj)
     elf = tmp_path / "two.elf"
-    _run([cc, *board.cflags, *objs, libs["kws"], libs["act"], libs["edgelstm_runtime"], "-nostartfiles",
+    # linked by gcc: C++ without exceptions or RTTI needs no libstdc++ (not installed with Debian's toolchain)
+    _run(["arm-none-eabi-gcc", *board.cflags, *objs, libs["kws"], libs["act"], libs["edgelstm_runtime"], "-nostartfiles",
           "--specs=nano.specs", f"-T{board.linker_script}", "-Wl,--gc-sections", "-lm", "-o", elf])
     res = qemu.run_firmware(elf, "cortex-m4", _input_bytes(vectors), timeout_s=120)
     _check_outputs(res.output, vectors)
@@ -267,10 +274,11 @@ def test_arduino_library_examples_compile_and_two_libraries_link(exports, tmp_pa
     _run(["arm-none-eabi-g++", *M4, "-std=gnu++11", "-Os", "-fno-exceptions", "-fno-rtti", f"-I{tmp_path}", "-c",
           tmp_path / "core.cpp", "-o", core])
     archives = [_arduino_lib(lib, tmp_path) for lib in libs.values()]
+    # linked by gcc: C++ without exceptions or RTTI needs no libstdc++ (not installed with Debian's toolchain)
     link = ["--specs=nosys.specs", "--specs=nano.specs", "-Wl,--gc-sections", "-lm"]
     for n, lib in libs.items():  # each library's example sketch, linked with both libraries
         sketch = _sketch(lib / "examples" / n / f"{n}.ino", tmp_path, [lib / "src"])
-        _run(["arm-none-eabi-g++", *M4, sketch, core, *archives, *link, "-o", tmp_path / f"{n}.elf"])
+        _run(["arm-none-eabi-gcc", *M4, sketch, core, *archives, *link, "-o", tmp_path / f"{n}.elf"])
     # one sketch running both models: the runtime objects both libraries carry (fc_s8, softmax_s8) link once
     both = tmp_path / "both"
     both.mkdir()
@@ -279,7 +287,7 @@ def test_arduino_library_examples_compile_and_two_libraries_link(exports, tmp_pa
                                      "    act_run(&act, scratch, xa, ya);\n    Serial.println((int)yk[0] + ya[0]);\n}\n"
                                      "void loop() {}\n")
     sketch = _sketch(both / "both.ino", tmp_path, [libs["kws"] / "src", libs["act"] / "src"])
-    _run(["arm-none-eabi-g++", *M4, sketch, core, *archives, *link, "-o", tmp_path / "both.elf"])
+    _run(["arm-none-eabi-gcc", *M4, sketch, core, *archives, *link, "-o", tmp_path / "both.elf"])
 
 
 def test_cpp_program_with_one_export_cross_compiles(exports, tmp_path):
@@ -296,8 +304,10 @@ def test_cpp_program_with_one_export_cross_compiles(exports, tmp_path):
     for s in srcs:
         objs.append(tmp_path / (s.stem + ".o"))
         _run(["arm-none-eabi-gcc", *M4, *CFLAGS, "-O2", *incs, "-c", s, "-o", objs[-1]])
-    _run(["arm-none-eabi-g++", *M4, *CXXFLAGS, "-O2", *incs, tmp_path / "main.cpp", *objs, "--specs=nosys.specs",
-          "--specs=nano.specs", "-lm", "-o", tmp_path / "main.elf"])
+    main = tmp_path / "main.o"
+    _run(["arm-none-eabi-g++", *M4, *CXXFLAGS, "-O2", *incs, "-c", tmp_path / "main.cpp", "-o", main])
+    _run(["arm-none-eabi-gcc", *M4, main, *objs, "--specs=nosys.specs", "--specs=nano.specs", "-lm", "-o",
+          tmp_path / "main.elf"])
 
 
 # ---- the export's files ----------------------------------------------------------------------------

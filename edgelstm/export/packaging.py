@@ -34,7 +34,7 @@ def makefile_fragment(prefix: str, model_srcs: list[str], runtime_srcs: list[str
             f"{P}_RUNTIME_SRCS := {rt}\n"
             f"{P}_SRCS := $({P}_MODEL_SRCS) $({P}_RUNTIME_SRCS)\n"
             f"{P}_INCLUDES := -I$({P}_DIR) -I$({P}_DIR)runtime/include\n"
-            f"EL_RUNTIME_SRCS += $(foreach s,$({P}_RUNTIME_SRCS),$(if $(filter $(notdir $(s)),"
+            f"EL_RUNTIME_SRCS := $(EL_RUNTIME_SRCS) $(foreach s,$({P}_RUNTIME_SRCS),$(if $(filter $(notdir $(s)),"
             f"$(notdir $(EL_RUNTIME_SRCS))),,$(s)))\n")
 
 
