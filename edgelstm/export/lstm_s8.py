@@ -150,7 +150,8 @@ class LstmS8:
     def c_definitions(self, prefix: str) -> str:
         """C source defining the weight and bias arrays (``static const``, ``<prefix>_w_x``, ``<prefix>_w_h``,
         ``<prefix>_bias``) and ``static const el_lstm_s8_t <prefix>``; the including file includes
-        el_lstm_s8.h."""
+        el_lstm_s8.h and defines EL_MODEL_ALIGN(n) and EL_MODEL_SECTION (a generated model maps them to
+        <P>_ALIGN and <P>_WEIGHTS_SECTION)."""
         mode = self.kernel_mode()
         scales = ", ".join(f"{g} {self.gates[g].w_x_scale:.9g}/{self.gates[g].w_h_scale:.9g}" for g in GATES)
         out = [f"/* LSTM layer {prefix}: int8, {self.input_size} inputs, {self.units} units.\n"
