@@ -355,3 +355,33 @@ def test_runtime_symbols_carry_the_prefix_and_the_abi_is_checked(exports, tmp_pa
     r = subprocess.run(["gcc", *CFLAGS, f"-I{d}", f"-I{other}", "-c", str(d / "kws_model.c"), "-o",
                         str(tmp_path / "x.o")], capture_output=True, text=True)
     assert r.returncode != 0 and "runtime ABI" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+def test_zephyr_modules_of_two_exports_configure_and_build_with_a_stand_in_zephyr(exports, tmp_path):
+    """Zephyr is not installed here: its module files are checked, and the modules' CMakeLists.txt run in a
+    plain CMake project that stands in for Zephyr (zephyr_interface, zephyr_link_libraries, CONFIG_*),
+    cross-compiled with arm-none-eabi-gcc: both models and one runtime library, linked into one library set."""
+    import yaml
+
+    for n in ("kws", "act"):
+        mod = yaml.safe_load((exports[n] / "zephyr" / "module.yml").read_text())
+        assert mod == {"name": f"edgelstm_{n}", "build": {"cmake": "zephyr", "kconfig": "zephyr/Kconfig"}}
+        assert f"config EDGELSTM_{n.upper()}" in (exports[n] / "zephyr" / "Kconfig").read_text()
+    (tmp_path / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.13)\nproject(zephyr_stand_in C)\n"
+        "add_library(zephyr_interface INTERFACE)\n"
+        "target_compile_options(zephyr_interface INTERFACE -ffunction-sections -fdata-sections)\n"
+        "function(zephyr_link_libraries)\n"
+        "    set_property(GLOBAL APPEND PROPERTY ZEPHYR_LINKED ${ARGV})\nendfunction()\n"
+        "set(CONFIG_EDGELSTM_KWS y)\nset(CONFIG_EDGELSTM_ACT y)\n"
+        f"add_subdirectory({exports['kws']}/zephyr kws_module)\nadd_subdirectory({exports['act']}/zephyr act_module)\n"
+        "get_property(linked GLOBAL PROPERTY ZEPHYR_LINKED)\nmessage(STATUS \"linked: ${linked}\")\n")
+    flags = " ".join([*M4, *CFLAGS, "-O2"])
+    r = _run(["cmake", "-S", tmp_path, "-B", tmp_path / "build", "-DCMAKE_SYSTEM_NAME=Generic",
+              f"-DCMAKE_C_COMPILER={shutil.which('arm-none-eabi-gcc')}",
+              "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY", f"-DCMAKE_C_FLAGS={flags}"], text=True)
+    assert "linked: kws;act" in r.stdout
+    _run(["cmake", "--build", tmp_path / "build", "-j", "2"])
+    libs = sorted(p.name for p in (tmp_path / "build").rglob("*.a"))
+    assert libs == ["libact.a", "libedgelstm_runtime.a", "libkws.a"], libs
