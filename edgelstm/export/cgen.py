@@ -287,6 +287,7 @@ class Generator:
         src = [banner, "#include <float.h>", "#include <string.h>", "", '#include "edgelstm.h"',
                f'#include "{p}_model.h"', "",
                f"/* constant tables: {P}_ALIGN and {P}_WEIGHTS_SECTION ({p}_model.h) */",
+               "#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION",
                f"#define EL_MODEL_ALIGN(n) {P}_ALIGN(n)", f"#define EL_MODEL_SECTION {P}_WEIGHTS_SECTION", ""] + defs
         src += [f"void {p}_reset({p}_state_t *s)", "{", "    memset(s, 0, sizeof(*s));"]
         for name, v in self._state_init.items():

@@ -28,6 +28,15 @@
 #define EL_ALIGNED(n)
 #endif
 #endif
+/* What generated parameter definitions are marked with (a generated model maps them to its own
+ * <NAME>_ALIGN and <NAME>_WEIGHTS_SECTION); these defaults serve code that includes the definitions
+ * directly. */
+#ifndef EL_MODEL_ALIGN
+#define EL_MODEL_ALIGN(n) EL_ALIGNED(n)
+#endif
+#ifndef EL_MODEL_SECTION
+#define EL_MODEL_SECTION
+#endif
 
 #include <stdint.h>
 
