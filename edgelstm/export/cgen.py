@@ -238,7 +238,7 @@ class Generator:
         abi = kernel_table.RUNTIME_ABI_VERSION
         lines = [banner, f"#ifndef {P}_MODEL_H", f"#define {P}_MODEL_H", "", "#include <stdint.h>", "",
                  '#include "edgelstm.h" /* the runtime (its headers are C++-safe) */', "",
-                 f"/* The runtime ABI this model was generated for: compile it with the runtime/ of an export made",
+                 "/* The runtime ABI this model was generated for: compile it with the runtime/ of an export made",
                  " * by the same edgelstm version (one copy of runtime/ serves every export of that version). */",
                  f"#define {P}_RUNTIME_ABI_VERSION {abi}",
                  f"#if !defined(EL_RUNTIME_ABI_VERSION) || EL_RUNTIME_ABI_VERSION != {P}_RUNTIME_ABI_VERSION",
@@ -260,8 +260,8 @@ class Generator:
                       f"#define {P}_OUTPUT_SCALE {y.q_scale!r}f", f"#define {P}_OUTPUT_ZERO_POINT {y.q_zero_point}"]
         lines += ["",
                   "/* Scratch: memory the model uses only during a call (kernel work memory, then the activations",
-                  f" * arena), owned by the caller, {P}_SCRATCH_ALIGN-byte aligned, not kept between calls. Models that",
-                  " * never run at the same time may share one buffer of the largest size, e.g.",
+                  f" * arena), owned by the caller, {P}_SCRATCH_ALIGN-byte aligned, not kept between calls.",
+                  " * Models that never run at the same time may share one buffer of the largest size, e.g.",
                   f" * static uint64_t scratch[({P}_SCRATCH_BYTES + 7) / 8]; */",
                   f"#define {P}_SCRATCH_BYTES {self.scratch_bytes}   /* kernels {self.kernel_scratch_bytes} B + "
                   f"activations {self.arena_bytes} B */",

@@ -22,7 +22,7 @@ def tflite_array(prefix: str, data: bytes, banner: str) -> tuple[str, str]:
               "#ifdef __cplusplus\n}\n#endif\n\n#endif\n")
     rows = [", ".join(f"0x{b:02x}" for b in data[i:i + 16]) for i in range(0, len(data), 16)]
     source = (f"{banner}#include \"{prefix}_model_data.h\"\n\n"
-              f"/* 16-byte aligned (TFLite Micro reads it in place); placement overridable with -D{P}_MODEL_DATA_ATTR=... */\n"
+              f"/* 16-byte aligned (TFLite Micro reads it in place); override with -D{P}_MODEL_DATA_ATTR=... */\n"
               f"#ifndef {P}_MODEL_DATA_ATTR\n#if defined(__GNUC__) || defined(__clang__)\n"
               f"#define {P}_MODEL_DATA_ATTR __attribute__((aligned(16)))\n#else\n#define {P}_MODEL_DATA_ATTR\n#endif\n"
               "#endif\n\n"

@@ -205,7 +205,8 @@ class GruS8:
                            align=8))
         body = ["    " + ", ".join(r.rq.c() for r in self.rows[i:i + 2]) + "," for i in range(0, len(self.rows), 2)]
         out.append(f"/* FC rows: requantization to the FC's output grid (mult, k, rsh) */\n"
-                   f"static const el_gru_rq_t {name}_rq[{len(self.rows)}] EL_MODEL_SECTION = {{\n" + "\n".join(body) + "\n};\n")
+                   f"static const el_gru_rq_t {name}_rq[{len(self.rows)}] EL_MODEL_SECTION = {{\n"
+                   + "\n".join(body) + "\n};\n")
         for key, t in self.tables.items():
             out.append(c_array(f"{name}_t_{key}", t, f"{key}: {self.notes.get(key, '')}; index = int8 value + 128"))
         tp = {k: f"{name}_t_{k} + 128" for k in self.tables}

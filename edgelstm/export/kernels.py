@@ -132,5 +132,6 @@ def sources(kernels: set[str]) -> list[str]:
 def summary(kernels: set[str], backend: str) -> list[dict[str, Any]]:
     """export.json's view: each kernel, its types and the implementation the target runs."""
     return [{"kernel": k, "symbol": KERNELS[k].symbol, "act": KERNELS[k].act, "weights": KERNELS[k].weights,
-             "params": KERNELS[k].params, "implementation": KERNELS[k].implementation(backend), "files": list(KERNELS[k].files)}
+             "params": KERNELS[k].params, "implementation": KERNELS[k].implementation(backend),
+             "files": list(KERNELS[k].files)}
             for k in sorted(kernels)]
