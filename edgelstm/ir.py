@@ -183,6 +183,14 @@ class ModelDesc:
         return {l.cell for l in self.recurrent_layers}
 
     @property
+    def directions(self) -> list[RecurrentLayer]:
+        """Every recurrent direction: a layer, or both directions of a Bidirectional."""
+        out: list[RecurrentLayer] = []
+        for layer in self.recurrent_layers:
+            out += [layer.forward, layer.backward] if isinstance(layer, BidirectionalLayer) else [layer]
+        return out
+
+    @property
     def has_bidirectional(self) -> bool:
         return any(isinstance(l, BidirectionalLayer) for l in self.layers)
 

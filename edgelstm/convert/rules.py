@@ -5,7 +5,7 @@ Checked before any conversion starts, and again by the converters themselves.
 from __future__ import annotations
 
 from ..errors import UnsupportedCombination
-from ..ir import BidirectionalLayer, ModelDesc
+from ..ir import ModelDesc
 
 FORMATS = ("tflite", "onnx")
 VARIANTS = ("sequence", "unrolled", "stateful")
@@ -42,6 +42,4 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
 
 
 def _has_gru_v1(desc: ModelDesc) -> bool:
-    layers = [l for rl in desc.recurrent_layers
-              for l in ((rl.forward, rl.backward) if isinstance(rl, BidirectionalLayer) else (rl,))]
-    return any(l.cell == "gru" and not l.reset_after for l in layers)
+    return any(d.cell == "gru" and not d.reset_after for d in desc.directions)
