@@ -10,6 +10,9 @@ Keras weight layout (kept as is, gate blocks along the last axis):
   LSTM  kernel (in, 4u), recurrent (u, 4u), bias (4u,)        gates i, f, c, o
   GRU   kernel (in, 3u), recurrent (u, 3u), bias (3u,) or      gates z, r, h
         (2, 3u) when reset_after (row 0 input bias, row 1 recurrent bias)
+  SimpleRNN ("rnn") kernel (in, u), recurrent (u, u), bias (u,)  one gate: h = act(x W + h U + b)
+
+What each kind of layer does in each stage lives in edgelstm/layers/ (one module per kind).
 """
 from __future__ import annotations
 
@@ -19,17 +22,19 @@ from typing import Literal, Union
 
 import numpy as np
 
-CellKind = Literal["lstm", "gru"]
+CellKind = Literal["lstm", "gru", "rnn"]
 
 #: Gate names per cell, in Keras kernel block order.
 GATES: dict[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "cell", "output"),
+    "rnn": ("hidden",),
     "gru": ("update", "reset", "candidate"),
 }
 
 #: Short gate symbols used in generated C and reports.
 GATE_SYMBOLS: dict[str, tuple[str, ...]] = {
     "lstm": ("i", "f", "g", "o"),
+    "rnn": ("h",),
     "gru": ("z", "r", "n"),
 }
 
@@ -59,6 +64,7 @@ class RecurrentLayer:
     bias: np.ndarray
     go_backwards: bool = False
     reset_after: bool = True  # GRU only
+    activation: str = "tanh"  # SimpleRNN ("rnn"): tanh or relu
 
     type: str = field(init=False, default="recurrent")
 
@@ -189,6 +195,14 @@ class ModelDesc:
         for layer in self.recurrent_layers:
             out += [layer.forward, layer.backward] if isinstance(layer, BidirectionalLayer) else [layer]
         return out
+
+    @property
+    def streamable(self) -> bool:
+        """Whether the model can run one timestep at a time, in time order, carrying state.
+
+        A Bidirectional layer needs the whole window; so does a go_backwards layer, which
+        processes the window from its last step (streaming it forward computes another model)."""
+        return not self.has_bidirectional and not any(d.go_backwards for d in self.directions)
 
     @property
     def has_bidirectional(self) -> bool:

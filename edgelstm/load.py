@@ -22,7 +22,8 @@ from .errors import ModelError
 from .ir import Layer, ModelDesc
 from .layers import for_keras
 
-SUPPORTED_LAYERS = ("LSTM", "GRU", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout", "InputLayer")
+SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout",
+                    "InputLayer")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -126,7 +127,7 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
         layers.append(parsed)
         size, is_seq = parsed.output_size, getattr(parsed, "return_sequences", is_seq)
     if not any(l.type in ("recurrent", "bidirectional") for l in layers):
-        raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models")
+        raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models (LSTM, GRU, SimpleRNN)")
     for l in layers:
         if not all(np.isfinite(a).all() for a in _arrays(l)):
             raise ModelError(f"layer '{l.name}' has NaN or Inf weights; retrain or fix the model before converting")
@@ -159,8 +160,8 @@ def _check_against_keras(loaded: LoadedModel) -> None:
                          "Input -> LSTM/GRU/Bidirectional -> Dense")
 
 
-SPEC_KINDS = ("lstm", "gru", "gru_v1", "bilstm", "bigru", "dense")
-SPEC_SYNTAX = ("lstm:16,dense:4@T/F (layers lstm, gru, gru_v1, bilstm, bigru or dense with 1..{units} units, "
+SPEC_KINDS = ("lstm", "gru", "gru_v1", "rnn", "bilstm", "bigru", "dense")
+SPEC_SYNTAX = ("lstm:16,dense:4@T/F (layers lstm, gru, gru_v1, rnn, bilstm, bigru or dense with 1..{units} units, "
                "'+seq' to keep the sequence; T timesteps 1..{t}, F features 1..{f}; default @100/6)")
 MAX_SPEC_UNITS = 4096
 MAX_SPEC_SEQ_LEN = 100_000
@@ -225,7 +226,7 @@ def parse_spec(text: str) -> Spec:
     head, at, tail = text.partition("@")
     layers = tuple(_spec_layer(tok, text) for tok in head.split(","))
     if not any(kind != "dense" for kind, _, _ in layers):
-        raise _spec_error(text, "it has no lstm or gru layer")
+        raise _spec_error(text, "it has no recurrent (lstm, gru, rnn) layer")
     if not at:
         return Spec(layers, 100, 6)
     t, slash, f = tail.partition("/")
@@ -248,11 +249,11 @@ def build_spec(spec: str, seed: int = 0) -> Any:
             layers.append(keras.layers.Dense(units, name=f"dense_{i}"))
             continue
         rs = keep_seq or i != rnn_idx[-1]
-        base = {"lstm": "lstm", "bilstm": "lstm", "gru": "gru", "bigru": "gru", "gru_v1": "gru"}[kind]
+        base = {"lstm": "lstm", "bilstm": "lstm", "gru": "gru", "bigru": "gru", "gru_v1": "gru", "rnn": "rnn"}[kind]
         opts: dict[str, Any] = {"return_sequences": rs}
         if kind == "gru_v1":
             opts["reset_after"] = False
-        cls = keras.layers.LSTM if base == "lstm" else keras.layers.GRU
+        cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[base]
         if kind.startswith("bi"):
             layers.append(keras.layers.Bidirectional(cls(units, **opts), name=f"bi{base}_{i}"))
         else:

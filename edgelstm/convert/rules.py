@@ -25,9 +25,10 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
     for value, allowed, what in ((fmt, FORMATS, "format"), (variant, VARIANTS, "variant"), (quant, QUANTS, "quant")):
         if value not in allowed:
             raise UnsupportedCombination(f"unknown --{what} {value}; choose from {', '.join(allowed)}")
-    if variant == "stateful" and desc.has_bidirectional:
-        raise UnsupportedCombination("Bidirectional layers need the whole sequence and cannot stream one step at a "
-                                     "time; use --variant sequence or unrolled")
+    if variant == "stateful" and not desc.streamable:
+        what = "Bidirectional layers" if desc.has_bidirectional else "go_backwards layers (they start at the last step)"
+        raise UnsupportedCombination(f"{what} need the whole sequence and cannot stream one step at a time; use "
+                                     "--variant sequence or unrolled")
     if quant == "int16x8" and uses_fused_lstm(desc, fmt, variant):
         raise UnsupportedCombination(
             f"int16x8 is not supported for the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (TF 2.21: 'Quantization to 16x8-bit "

@@ -35,9 +35,9 @@ class BidirectionalKind:
 
     def parse(self, ctx: Any, keras_layer: Any) -> BidirectionalLayer:
         inner = type(keras_layer.forward_layer).__name__
-        if inner not in ("LSTM", "GRU"):
-            raise ModelError(f"layer {ctx.index} '{keras_layer.name}' is Bidirectional({inner}); only LSTM and GRU "
-                             "are supported")
+        if inner not in ("LSTM", "GRU", "SimpleRNN"):
+            raise ModelError(f"layer {ctx.index} '{keras_layer.name}' is Bidirectional({inner}); only LSTM, GRU and "
+                             "SimpleRNN are supported")
         mode = keras_config(keras_layer).get("merge_mode", "concat")
         if mode not in MERGE_MODES:
             raise ModelError(f"layer {ctx.index} '{keras_layer.name}' has merge_mode={mode}; use "

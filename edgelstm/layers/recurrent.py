@@ -1,4 +1,4 @@
-"""LSTM and GRU: parsing, the float math, the lowered per-gate step, counts, the tf_keras clone.
+"""LSTM, GRU and SimpleRNN: parsing, the float math, the lowered per-gate step, counts, the clone.
 
 The lowered step (every tensor tagged ``<layer>.<what>``; the tag is the unit of quantization)::
 
@@ -19,6 +19,10 @@ The lowered step (every tensor tagged ``<layer>.<what>``; the tag is the unit of
                         <l>.n.x = FC(x, Wn, bn);      n = TANH(ADD(n.x, n.h))
     <l>.hn = SUB(h, n);  <l>.zhn = MUL(z, hn);  <l>.h = ADD(n, zhn)   # = z*h + (1-z)*n
 
+  SimpleRNN (one gate, "hidden")
+    <l>.hidden.x = FC(x, W, b);  <l>.hidden.h = FC(h, U);  <l>.hidden.pre = ADD(x part, h part)
+    <l>.h = TANH(pre) or RELU(pre)   (a tanh state keeps TANH's fixed int8 scale 1/128 in and out)
+
 The state tensors ``<l>.h`` (and ``<l>.c``) carry one tag for input and output, so a step
 model's state output can be fed back as its input byte for byte.
 """
@@ -31,17 +35,26 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import GATES, RecurrentLayer
 from . import register
-from .common import activation_name, keras_config, sigmoid
+from .common import activation, activation_name, keras_config, sigmoid
 
 
 # ---- parsing -----------------------------------------------------------------------------
+#: SimpleRNN activations edgelstm computes in every stage (TFLite int8 TANH and RELU)
+RNN_ACTIVATIONS = ("tanh", "relu")
+_CELL = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
+
+
 def parse_rnn(ctx: Any, layer: Any, backwards: bool | None = None) -> RecurrentLayer:
-    """A Keras LSTM/GRU (also the directions of a Bidirectional) as a RecurrentLayer."""
+    """A Keras LSTM/GRU/SimpleRNN (also the directions of a Bidirectional) as a RecurrentLayer."""
     kind = type(layer).__name__
     cfg = keras_config(layer)
-    cell = "lstm" if kind == "LSTM" else "gru"
+    cell = _CELL[kind]
     act, rec_act = activation_name(cfg.get("activation")), activation_name(cfg.get("recurrent_activation"))
-    if act != "tanh" or rec_act != "sigmoid":
+    if cell == "rnn":
+        if act not in RNN_ACTIVATIONS:
+            raise ModelError(f"layer {ctx.index} '{layer.name}' (SimpleRNN) uses activation={act}; supported: "
+                             f"{', '.join(RNN_ACTIVATIONS)}")
+    elif act != "tanh" or rec_act != "sigmoid":
         raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) uses activation={act}, recurrent_activation="
                          f"{rec_act}; only tanh/sigmoid are supported (the int8 kernels of TFLite Micro require them)")
     if cfg.get("return_state"):
@@ -51,7 +64,7 @@ def parse_rnn(ctx: Any, layer: Any, backwards: bool | None = None) -> RecurrentL
         raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) is time_major; use batch-major input")
     weights = layer.get_weights()
     units = int(cfg["units"])
-    g = 4 if cell == "lstm" else 3
+    g = len(GATES[cell])
     kernel, rec = weights[0], weights[1]
     reset_after = bool(cfg.get("reset_after", True)) if cell == "gru" else True
     if cfg.get("use_bias", True):
@@ -67,7 +80,7 @@ def parse_rnn(ctx: Any, layer: Any, backwards: bool | None = None) -> RecurrentL
         kernel=np.asarray(kernel, np.float32), recurrent_kernel=np.asarray(rec, np.float32),
         bias=np.asarray(bias, np.float32),
         go_backwards=bool(cfg.get("go_backwards", False)) if backwards is None else backwards,
-        reset_after=reset_after)
+        reset_after=reset_after, activation=act if cell == "rnn" else "tanh")
 
 
 # ---- float math ---------------------------------------------------------------------------
@@ -75,6 +88,9 @@ def float_step(layer: RecurrentLayer, x: np.ndarray, state: tuple[np.ndarray, ..
     """One timestep in float64, as Keras computes it. state: (h,) for GRU, (h, c) for LSTM."""
     g = {gw.name: gw for gw in layer.gates()}
     h = state[0]
+    if layer.cell == "rnn":
+        w = g["hidden"]
+        return (activation(layer.activation, x @ w.kernel + w.input_bias + h @ w.recurrent),)
     if layer.cell == "lstm":
         c = state[1]
         pre = {k: x @ w.kernel + h @ w.recurrent + w.input_bias for k, w in g.items()}
@@ -141,9 +157,18 @@ def gru_step(be: Any, layer: RecurrentLayer, tag: str, x: Any, h: Any) -> Any:
     return be.state(be.add(n, zhn, f"{tag}.h"), f"{tag}.h")
 
 
+def rnn_step(be: Any, layer: RecurrentLayer, tag: str, x: Any, h: Any) -> Any:
+    w = layer.gate("hidden")
+    pre = be.add(be.fc(x, w.kernel, w.input_bias, f"{tag}.hidden.x"), be.fc(h, w.recurrent, None, f"{tag}.hidden.h"),
+                 f"{tag}.hidden.pre")
+    return be.state(be.activation(pre, layer.activation, f"{tag}.h"), f"{tag}.h")
+
+
 def lowered_step(be: Any, layer: RecurrentLayer, tag: str, x: Any, state: tuple) -> tuple:
     if layer.cell == "lstm":
         return lstm_step(be, layer, tag, x, state[0], state[1])
+    if layer.cell == "rnn":
+        return (rnn_step(be, layer, tag, x, state[0]),)
     return (gru_step(be, layer, tag, x, state[0]),)
 
 
@@ -182,6 +207,9 @@ def elementwise_per_step(layer: RecurrentLayer) -> dict[str, int]:
     ops = C.zero_ops()
     if layer.cell == "lstm":
         ops.update(bias_add=4 * h, gate_add=4 * h, sigmoid=3 * h, tanh=2 * h, mul=3 * h, add=h)
+    elif layer.cell == "rnn":
+        ops.update(bias_add=h, gate_add=h)
+        ops[layer.activation] += h
     elif layer.reset_after:
         ops.update(bias_add=4 * h, gate_add=3 * h, sigmoid=2 * h, tanh=h, mul=2 * h, sub=h, add=h)
     else:
@@ -228,10 +256,12 @@ def count_directions(dirs: list[RecurrentLayer], seq_len: int, quant: str, merge
 
 
 def tf_keras_rnn(K: Any, layer: RecurrentLayer, **extra: Any) -> Any:
-    cls = K.layers.LSTM if layer.cell == "lstm" else K.layers.GRU
+    cls = {"lstm": K.layers.LSTM, "gru": K.layers.GRU, "rnn": K.layers.SimpleRNN}[layer.cell]
     opts: dict[str, Any] = dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards, **extra)
     if layer.cell == "gru":
         opts["reset_after"] = layer.reset_after
+    if layer.cell == "rnn":
+        opts["activation"] = layer.activation
     return cls(layer.units, **opts)
 
 
@@ -246,7 +276,7 @@ def gate_weights(layer: RecurrentLayer, prefix: str) -> list[tuple[str, np.ndarr
 
 class RecurrentKind:
     type = "recurrent"
-    keras_classes = ("LSTM", "GRU")
+    keras_classes = ("LSTM", "GRU", "SimpleRNN")
 
     def parse(self, ctx: Any, keras_layer: Any) -> RecurrentLayer:
         return parse_rnn(ctx, keras_layer)
