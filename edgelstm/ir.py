@@ -153,7 +153,92 @@ class DenseLayer:
         return int(self.kernel.size + self.bias.size)
 
 
-Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer]
+@dataclass(frozen=True, eq=False)
+class Conv1DLayer:
+    """Conv1D (BatchNormalization after it folded in): y[t] = act(sum_j x[t*s + j*d - pad] W[j] + b)."""
+
+    name: str
+    filters: int
+    input_size: int
+    kernel_size: int
+    strides: int
+    dilation: int
+    padding: Literal["valid", "same"]
+    activation: str  # linear or relu
+    kernel: np.ndarray  # (kernel_size, input_size, filters)
+    bias: np.ndarray  # (filters,)
+
+    type: str = field(init=False, default="conv1d")
+
+    @property
+    def units(self) -> int:
+        return self.filters
+
+    @property
+    def output_size(self) -> int:
+        return self.filters
+
+    @property
+    def params(self) -> int:
+        return int(self.kernel.size + self.bias.size)
+
+    def taps(self, seq_len: int) -> list[list[int]]:
+        """Per output step, the input step each kernel tap reads (-1: zero padding)."""
+        return window_taps(seq_len, self.kernel_size, self.strides, self.dilation, self.padding)
+
+
+@dataclass(frozen=True, eq=False)
+class Pool1DLayer:
+    """MaxPooling1D / AveragePooling1D over time; global=True: over the whole sequence (GlobalMax/AveragePooling1D)."""
+
+    name: str
+    input_size: int
+    mode: Literal["max", "avg"]
+    pool_size: int
+    strides: int
+    padding: Literal["valid", "same"]
+    global_: bool = False
+
+    type: str = field(init=False, default="pool1d")
+
+    @property
+    def units(self) -> int:
+        return self.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size
+
+    @property
+    def params(self) -> int:
+        return 0
+
+    @property
+    def return_sequences(self) -> bool:
+        return not self.global_
+
+    def taps(self, seq_len: int) -> list[list[int]]:
+        if self.global_:
+            return [list(range(seq_len))]
+        return window_taps(seq_len, self.pool_size, self.strides, 1, self.padding)
+
+
+def window_taps(seq_len: int, size: int, stride: int, dilation: int, padding: str) -> list[list[int]]:
+    """Keras 'valid'/'same' windows over time: per output step the input steps read, -1 for padding."""
+    span = dilation * (size - 1) + 1
+    if padding == "valid":
+        n_out, left = (seq_len - span) // stride + 1, 0
+    else:
+        n_out = -(-seq_len // stride)
+        left = max((n_out - 1) * stride + span - seq_len, 0) // 2
+    out = []
+    for t in range(max(n_out, 0)):
+        taps = [t * stride + j * dilation - left for j in range(size)]
+        out.append([i if 0 <= i < seq_len else -1 for i in taps])
+    return out
+
+
+Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, Pool1DLayer]
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,13 +261,12 @@ class ModelDesc:
         """True when the model returns one output per timestep."""
         seq = True
         for layer in self.layers:
-            if isinstance(layer, (RecurrentLayer, BidirectionalLayer)):
-                seq = layer.return_sequences
+            seq = getattr(layer, "return_sequences", seq)
         return seq
 
     @property
     def recurrent_layers(self) -> list[Union[RecurrentLayer, BidirectionalLayer]]:
-        return [l for l in self.layers if not isinstance(l, DenseLayer)]
+        return [l for l in self.layers if isinstance(l, (RecurrentLayer, BidirectionalLayer))]
 
     @property
     def cells(self) -> set[str]:
@@ -201,8 +285,19 @@ class ModelDesc:
         """Whether the model can run one timestep at a time, in time order, carrying state.
 
         A Bidirectional layer needs the whole window; so does a go_backwards layer, which
-        processes the window from its last step (streaming it forward computes another model)."""
-        return not self.has_bidirectional and not any(d.go_backwards for d in self.directions)
+        processes the window from its last step (streaming it forward computes another model).
+        Convolution and pooling front ends run over the whole window too (no ring buffers yet)."""
+        windowed = any(l.type in ("conv1d", "pool1d") for l in self.layers)
+        return not windowed and not self.has_bidirectional and not any(d.go_backwards for d in self.directions)
+
+    def seq_lens(self) -> list[int]:
+        """The number of timesteps entering each layer (convolutions and pooling shorten the sequence)."""
+        out, t = [], self.seq_len
+        for l in self.layers:
+            out.append(t)
+            if l.type in ("conv1d", "pool1d"):
+                t = len(l.taps(t))
+        return out
 
     @property
     def has_bidirectional(self) -> bool:
@@ -221,16 +316,23 @@ class ModelDesc:
         for l in self.layers:
             d: dict = {"name": l.name, "type": l.type, "input_size": l.input_size,
                        "output_size": l.output_size, "params": l.params}
-            if isinstance(l, (RecurrentLayer, BidirectionalLayer)):
-                d.update(cell=l.cell, units=l.units, return_sequences=l.return_sequences)
-                rl = l if isinstance(l, RecurrentLayer) else l.forward
-                if rl.cell == "gru":
-                    d["reset_after"] = rl.reset_after
-                if isinstance(l, BidirectionalLayer):
-                    d["merge_mode"] = l.merge_mode
-            else:
-                d.update(units=l.units, activation=l.activation, time_distributed=l.time_distributed)
+            d.update(_options(l))
+            if isinstance(l, BidirectionalLayer):
+                d.update({k: v for k, v in _options(l.forward).items() if k not in ("name", "go_backwards")})
+                d["units"] = l.units
+            elif hasattr(l, "units"):
+                d["units"] = l.units
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "gru":
+                d.pop("reset_after", None)
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "rnn":
+                d.pop("activation", None)
             out.append(d)
         return {"name": self.name, "seq_len": self.seq_len, "input_size": self.input_size,
                 "output_size": self.output_size, "output_is_sequence": self.output_is_sequence,
                 "params": self.params, "layers": out}
+
+
+def _options(layer: object) -> dict:
+    """A layer's scalar options (no weights), by field name."""
+    return {f.name.rstrip("_"): getattr(layer, f.name) for f in dataclasses.fields(layer)  # type: ignore[arg-type]
+            if isinstance(getattr(layer, f.name), (bool, int, float, str)) and f.name not in ("name", "type")}

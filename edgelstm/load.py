@@ -21,9 +21,11 @@ from . import reference
 from .errors import ModelError
 from .ir import Layer, ModelDesc
 from .layers import for_keras
+from .layers.folding import FOLD_CLASSES, fold
 
-SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout",
-                    "InputLayer")
+SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
+                    "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+                    "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -118,6 +120,10 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
     for index, layer in enumerate(model.layers):
         cls = type(layer).__name__
         if cls in _IGNORED:
+            continue
+        if cls in FOLD_CLASSES:
+            previous = layers.pop() if layers else None
+            layers += fold(_Where(index, size, is_seq), layer, previous)
             continue
         kind = for_keras(cls)
         if kind is None:

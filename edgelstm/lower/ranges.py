@@ -68,6 +68,15 @@ class NumpyBackend:
             v = e / e.sum(axis=-1, keepdims=True)
         return self._rec(tag, v)
 
+    def concat(self, parts, tag):
+        return self._rec(tag, np.concatenate(parts, -1))
+
+    def maximum(self, a, b, tag):
+        return self._rec(tag, np.maximum(a, b))
+
+    def zeros_like(self, a, tag):
+        return np.zeros_like(a)
+
     def merge(self, a, b, mode, tag):
         v = {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
              "mul": lambda: a * b, "ave": lambda: (a + b) / 2}[mode]()

@@ -46,7 +46,7 @@ from typing import Any
 from ..errors import TargetError
 from ..ir import ModelDesc
 
-ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu")
+ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu", "max")
 
 #: Bytes per stored element, by quantization: weights, biases, activations/hidden state, LSTM cell
 #: state, gate scratch (TFLite Micro int8 LSTM: int16 gate buffers and cell state, int32 biases).
@@ -108,10 +108,10 @@ def count_model(desc: ModelDesc, quant: str = "int8") -> dict[str, Any]:
     is_seq = True
     in_buf = T * desc.input_size * s["act"]
     act_peak = 0
-    for layer in desc.layers:
-        c = count_layer(layer, T, is_seq, quant)
+    for layer, t_in in zip(desc.layers, desc.seq_lens()):
+        c = count_layer(layer, t_in, is_seq, quant)
         is_seq = c["output_is_sequence"]
-        out_buf = (T if is_seq else 1) * layer.output_size * s["act"]
+        out_buf = (c.get("out_len", t_in) if is_seq else 1) * layer.output_size * s["act"]
         c["activation_bytes"] = in_buf + out_buf
         act_peak = max(act_peak, in_buf + out_buf)
         in_buf = out_buf
@@ -120,8 +120,8 @@ def count_model(desc: ModelDesc, quant: str = "int8") -> dict[str, Any]:
     weight_bytes = sum(l["weight_bytes"] for l in layers)
     state = sum(l["state_bytes"] for l in layers)
     scratch = max(l["scratch_bytes"] for l in layers)
-    rec_step = sum(l["macs_per_step"] for l in layers if l["type"] != "dense")
-    stream = rec_step + sum(l["macs_per_call"] for l in layers if l["type"] == "dense")
+    rec_step = sum(l["macs_per_step"] for l in layers if "directions" in l)
+    stream = rec_step + sum(l["macs_per_call"] for l in layers if "directions" not in l)
     totals = {
         "macs": sum(l["macs"] for l in layers),
         "recurrent_macs_per_step": rec_step,
