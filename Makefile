@@ -18,7 +18,8 @@ help:
 	@echo "make export TARGET=cortex-m   C for the demo LSTM (MODEL=m.keras CALIB=c.npy for yours) into export/,"
 	@echo "                               cross-compiled; TARGET=cortex-m0plus|m3|m4|m7|m33|m55|host (cortex-m = m4)"
 	@echo "make run TARGET=cortex-m4      export, then run it on the QEMU board of that core and compare with TFLM"
-	@echo "make bench    conversion sweep and on-device runs (all QEMU cores) -> bench/results.json, bench/results.md"
+	@echo "make bench    conversion sweep, on-device runs (all QEMU cores), edgelstm vs CMSIS-NN (CMSIS_NN_DIR=...),"
+	@echo "              per-kernel cost fits -> bench/results.json, bench/results.md, profiles/*.toml [calibration.kernels]"
 
 setup: apt venv
 
@@ -44,8 +45,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 test: venv
 	$(BIN)/python -m pytest -q
 
+# CMSIS-NN (a peer measured side by side, Apache-2.0) is compiled from CMSIS_NN_DIR, never copied; a missing
+# folder skips those columns with a note. ONLY=cmsis_nn,kernels runs some benchmarks and keeps the others' results.
+CMSIS_NN_DIR ?= /work/shared/peers/CMSIS-NN
 bench: venv
-	$(BIN)/python -m edgelstm.bench --out bench
+	CMSIS_NN_DIR="$(CMSIS_NN_DIR)" $(BIN)/python -m edgelstm.bench --out bench $(if $(ONLY),--only $(ONLY),)
 
 demo: venv
 	$(BIN)/edgelstm demo -o $(DEMO)

@@ -117,7 +117,7 @@ def _run_c(model: bytes, feeds: list[np.ndarray], tmp: Path) -> tuple[np.ndarray
     (tmp / "main.c").write_text(src)
     exe = tmp / "kernel"
     cmd = ["gcc", *WARNINGS, "-O2", f"-I{RUNTIME / 'include'}", str(tmp / "main.c"),
-           *map(str, runtime_sources("\n".join(e.code))), "-o", str(exe)]
+           *map(str, runtime_sources(c.kernel for c in e.calls)), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True)
     r = subprocess.run([str(exe)], input=b"".join(f.tobytes() for f in feeds), capture_output=True, check=True)
     return np.frombuffer(r.stdout, _NP[out_t]), e.definitions

@@ -516,12 +516,13 @@ def test_unsupported_is_a_clear_value_error(converted):
 
 
 def test_cross_compiles_for_every_core(tmp_path):
-    """One source for every core: the kernel compiles warning-free at -O2 and -O0 (the DSP loop's
-    assembly must fit the registers left when the frame pointer is kept)."""
+    """One source for every core: the kernel compiles warning-free at -O2, and at -O0 where it has
+    assembly or vector code (the DSP loop's assembly must fit the registers left when the frame
+    pointer is kept)."""
     if not _have("arm-none-eabi-gcc"):
         pytest.skip("arm-none-eabi-gcc is not installed (make setup installs it)")
     for core, flags in CORES.items():
-        for opt in ("-O2", "-O0"):
+        for opt in ("-O2", "-O0") if core in ("cortex-m4", "cortex-m55") else ("-O2",):
             for s in KERNEL_SRCS:
                 r = subprocess.run(["arm-none-eabi-gcc", f"-mcpu={core}", "-mthumb", *flags, *CFLAGS, opt,
                                     "-I", str(RUNTIME / "include"), "-c", str(RUNTIME / "src" / s),

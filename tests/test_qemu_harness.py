@@ -109,13 +109,15 @@ def test_binary_io_is_exact(target, echo_elfs):
     assert 512 <= peak < 2048  # deep()'s 512-byte frame and not much more
 
 
-def test_empty_input_and_exit_code(echo_elfs):
-    out, _, _, _ = run_echo(echo_elfs["cortex-m4"], "cortex-m4", b"")
+@pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+def test_empty_input_and_exit_code(target, echo_elfs):
+    """SYS_EXIT_EXTENDED carries main's return code out of QEMU on every kind of board."""
+    out, _, _, _ = run_echo(echo_elfs[target], target, b"")
     assert out == b""
     with pytest.raises(TargetError, match="exited with code 3"):
-        qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", struct.pack("<III", 0, 1, 3))
+        qemu.run_firmware(echo_elfs[target], target, struct.pack("<III", 0, 1, 3))
     with pytest.raises(TargetError, match="exited with code 2: the firmware could not read its input"):
-        qemu.run_firmware(echo_elfs["cortex-m4"], "cortex-m4", struct.pack("<III", 10, 1, 0) + b"short")
+        qemu.run_firmware(echo_elfs[target], target, struct.pack("<III", 10, 1, 0) + b"short")
 
 
 @pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m4", "cortex-m33", "cortex-m55"])
@@ -185,6 +187,34 @@ def test_sizes_from_the_elf(echo_elfs):
     assert qemu.symbol_sizes(elf, "malloc") == 0  # no heap
 
 
+def test_link_map_gives_bytes_per_source_file(echo_elfs):
+    """object_sizes: every linked byte attributed to its source (kernel flash with its tables)."""
+    elf = echo_elfs["cortex-m0plus"]
+    objs = qemu.object_sizes(elf)
+    assert {"echo", "startup", "board"} <= set(objs)
+    assert objs["echo"]["rodata"] == 1000 and objs["echo"]["bss"] >= 4096  # hx_table, buf
+    assert objs["startup"]["text"] >= 64  # the vector table
+    whole = qemu.elf_sizes(elf)
+    assert sum(o["text"] for o in objs.values()) == whole["text"]
+    assert sum(o["bss"] for o in objs.values()) <= whole["bss"]
+
+
+def test_cmsis_nn_harness_runs(tmp_path):
+    """The CMSIS-NN peer (CMSIS_NN_DIR) builds with our harness and runs a small LSTM, repeatably."""
+    from edgelstm.bench import cmsis_nn
+
+    d, why = cmsis_nn.cmsis_nn_dir()
+    if d is None:
+        pytest.skip(why)
+    shape = cmsis_nn.Shape(4, 8, 5)
+    a = cmsis_nn.measure(d, shape, "cortex-m4", tmp_path / "a")
+    b = cmsis_nn.measure(d, shape, "cortex-m4", tmp_path / "b")
+    assert a["status"] == 0 and a["output_spread"] > 1  # it ran and did not saturate to one value
+    assert a["instructions"] == b["instructions"] > shape.macs / 2  # SMLAD: 2 MACs per instruction at best
+    assert a["flash_data"] >= 4 * 8 * (4 + 8) and a["flash_code"] > 1000
+    assert a["ram_buffers"]["output_sequence"] == 5 * 8 and a["stack_peak"] > 0
+
+
 def test_compile_error_is_a_toolchain_error(tmp_path):
     src = tmp_path / "bad.c"
     src.write_text("int main(void)\n{\n    int unused;\n    return 0;\n}\n")  # -Werror
@@ -234,7 +264,8 @@ def test_armv6m_vector_table_has_only_its_handlers(echo_elfs, tmp_path):
         sym = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
         addr = next(int(line.split()[0], 16) for line in sym.splitlines() if line.endswith(" vector_table"))
         out = tmp_path / f"{target}.bin"
-        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "--only-section=.text", str(elf), str(out)], check=True)
+        subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", "--only-section=.text", str(elf), str(out)],
+                       check=True)
         dump = out.read_bytes()
         start = addr - qemu.BOARDS[target].flash_origin
         return list(struct.unpack("<16I", dump[start:start + 64]))

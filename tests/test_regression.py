@@ -109,7 +109,10 @@ def test_inspect_names_the_cell_path_of_the_collapsed_model(all_int8_cell, tmp_p
     assert {"l0.fc", "l0.c"} <= named, report["culprits"]
     rows = {r["tag"]: r for r in report["tensors"]}
     assert rows["l0.c"]["dtype"] == "int8" and rows["l0.c"]["diverges_at"] is not None
-    assert rows["l0.c"]["what_if_float"] < 0.05 * report["simulation"]["output_max_error"]
+    # c alone in float, or c with its pair (which one depends on the calibrated ranges, so on the CPU), must
+    # remove at least half of the simulated error
+    cell = next(c for c in report["culprits"] if c["tag"] == "l0.c")
+    assert cell["error_if_float"] < 0.5 * report["simulation"]["output_max_error"], cell
     assert len(rows["l0.h"]["rel_rmse_per_step"]) == 100
     html = (tmp_path / "report" / "report.html").read_text()
     assert "id='plot-errors'" in html and "data:image/png;base64," in html and "l0.fc" in html

@@ -42,6 +42,10 @@ def test_demo_exports_on_the_m55_and_m0plus_boards_are_bit_exact(target, board, 
         assert r["outputs_compared"] == 6 * 4 and r["mismatches"] == 0 and r["max_abs_diff_lsb"] == 0
         assert r["instructions_per_inference"] > r["macs_per_inference"] / 4  # MVE: up to 16 MACs per instruction
         assert 0 < r["ram_bytes"]["stack_peak"] < 4096 and r["flash_bytes"]["runtime"] > 0
+        kernels = r["flash_bytes"]["kernels"]  # per runtime source file, from the link map
+        assert sum(kernels.values()) == r["flash_bytes"]["runtime"] and min(kernels.values()) > 0
+        if export is lstm_export:
+            assert kernels["sigmoid_s16"] >= 514  # its 257-entry uint16 sigmoid table is flash too
 
 
 def test_instruction_counts_repeat_exactly(gru_export):
@@ -67,6 +71,42 @@ def test_calibration_feeds_the_profiler(gru_export, tmp_path, monkeypatch):
     t = targets.load_target(str(prof))
     assert t.calibrated_instructions_per_mac == pytest.approx(r["instructions_per_mac"])
     assert "QEMU mps2-an386" in t.calibration["source"]
+
+
+def test_kernel_calibration_format(tmp_path):
+    """make bench's [calibration.kernels]: fitted terms, flash per file; rewriting it, or [calibration]
+    (edgelstm run --calibrate), leaves the other intact."""
+    import shutil
+
+    import numpy as np
+
+    from edgelstm.bench import kernels
+    from edgelstm.profile import targets
+
+    rng = np.random.default_rng(0)
+    rows = [[1, t, t * h, t * i, t * 4 * h * (i + h)] for i, h, t in rng.integers(2, 100, size=(8, 3))]
+    want = {"per_call": 300.0, "per_step": 80.0, "per_unit": 25.0, "per_input": 3.0, "per_mac": 1.5}
+    y = [sum(c * v for c, v in zip(r, want.values())) for r in rows]
+    terms, err = kernels.fit(rows, y, kernels.RECURRENT_TERMS)
+    assert terms == pytest.approx(want, rel=1e-6) and err < 1e-9
+    terms, _ = kernels.fit([[1, n] for n in range(1, 9)], [50 - n for n in range(1, 9)], ("per_call", "per_element"))
+    assert terms["per_element"] == 0.0 and terms["per_call"] > 0  # a negative term is dropped, the rest refitted
+
+    prof = tmp_path / "cortex-m4.toml"
+    shutil.copy(targets.resolve_path("cortex-m4"), prof)
+    per = {"lstm": {"terms": want, "max_rel_error": 0.01, "shapes": 8,
+                    "flash_files": {"lstm_step_s8": 2000, "sigmoid_s16": 514}},
+           "mul": {"error": "mul_s8.c not found"}}
+    kernels.write_kernel_calibration("cortex-m4", "mps2-an386", per, prof)
+    once = prof.read_text()
+    kernels.write_kernel_calibration("cortex-m4", "mps2-an386", per, prof)
+    assert prof.read_text() == once  # replaced, not appended
+    targets.write_calibration(str(prof), 9.5, "test")
+    cal = targets.load_target(str(prof)).calibration
+    assert cal["instructions_per_mac"] == 9.5
+    lstm = cal["kernels"]["lstm"]
+    assert lstm["per_mac"] == 1.5 and lstm["flash_bytes"] == 2514 and lstm["flash_files"]["sigmoid_s16"] == 514
+    assert "mul" not in cal["kernels"] and "# mul: not measured" in prof.read_text()
 
 
 @pytest.mark.parametrize("args,message", [

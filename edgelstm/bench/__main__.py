@@ -58,7 +58,8 @@ def _names(text: str, names: list[str]) -> list[str]:
     chosen = [t.strip() for t in text.split(",") if t.strip()]
     bad = [c for c in chosen if c not in names]
     if bad or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown benchmark {', '.join(bad) or text!r}; choose from {', '.join(names)}")
+        what = ", ".join(bad) or repr(text)
+        raise argparse.ArgumentTypeError(f"unknown benchmark {what}; choose from {', '.join(names)}")
     return chosen
 
 

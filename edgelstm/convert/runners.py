@@ -9,7 +9,7 @@ for integer models, with the variant's own calling convention:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

@@ -80,7 +80,6 @@ def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | No
     else:
         fn = tf_graph.sequence_function(desc, pinned)
     conv = _converter(fn)
-    specs = fn.get_concrete_function().structured_input_signature[0]
 
     def rep() -> Iterator[list[np.ndarray]]:
         # With pinned ranges the converter only needs shapes; for int16x8 it calibrates from these.

@@ -23,6 +23,7 @@ from ..errors import DataError, QualityError, UnsupportedCombination
 from ..outdir import Replacement
 from .cformat import c_identifier
 from .cgen import Generator
+from . import kernels as kernel_table
 from .files import build_fragments, copy_runtime, runtime_sources, tflite_array
 from .graph import read_graph
 
@@ -113,7 +114,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             if variant != "stateful":
                 (pkg / f"{name}_step.tflite").write_bytes(step)
             files["step_tflite"] = f"{name}_step.tflite" if variant != "stateful" else f"{name}.tflite"
-        files["runtime"] = copy_runtime(pkg, runtime_sources(gen.source))
+        files["runtime"] = copy_runtime(pkg, runtime_sources(gen.kernels))
         mk, cmake = build_fragments(name, [f"{name}_model.c"] + files["runtime"], banner)
         (pkg / f"{name}.mk").write_text(mk)
         (pkg / "CMakeLists.txt").write_text(cmake)
@@ -137,6 +138,8 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "memory": {"arena_bytes": gen.arena_bytes, "state_struct_bytes": gen.state_bytes},
             "macs": _macs(desc, quant, streaming),
             "ops": _count(gen.ops), "files": files,
+            "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
+            "kernels": kernel_table.summary(gen.kernels, backend),
             "validation_vs_keras": art.get("metrics", {}),
             "verdict": art.get("verdict", {}),
         }
@@ -183,13 +186,13 @@ def _check_verdict(art: dict, force: bool, strict: bool) -> None:
 
 
 def _macs(desc: Any, quant: str, streaming: bool) -> dict[str, int]:
-    """MACs the generated code executes: a streaming export runs the whole step graph (the head
-    included) every timestep; a sequence graph runs the head once."""
+    """MACs the generated code executes: <name>_step runs the whole step graph (the head included);
+    <name>_run runs the recurrent layers every timestep and a Dense head once (every step when the
+    model returns a sequence): the model's MACs per inference either way."""
     from ..profile.counts import count_model
 
     t = count_model(desc, quant)["totals"]
-    per_run = desc.seq_len * t["stream_macs_per_step"] if streaming else t["macs"]
-    return {"per_step": t["stream_macs_per_step"] if streaming else 0, "per_run": per_run}
+    return {"per_step": t["stream_macs_per_step"] if streaming else 0, "per_run": t["macs"]}
 
 
 def _count(kinds: list[str]) -> dict[str, int]:

@@ -11,6 +11,7 @@ whose lifetimes do not overlap share bytes. Two graph shapes are handled:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import UnsupportedCombination
 from ..ir import ModelDesc
 from . import fusion
+from . import kernels as kernel_table
 from . import ops as op_handlers
 from .cformat import CTYPES, c_identifier
 from .graph import Graph, Op
@@ -35,6 +37,7 @@ class Generated:
     state_bytes: int
     ops: list[str]
     weight_names: dict[int, str] = field(default_factory=dict)
+    kernels: set[str] = field(default_factory=set)
 
 
 class Generator:
@@ -51,6 +54,8 @@ class Generator:
         self._weights = weight_names(graph, desc)
         self._ptr: dict[int, str] = {}
         self.arena_bytes = 0
+        self.kernels: set[str] = set()  # runtime kernels the generated code calls (export/kernels.py)
+        self.scratch_needs: list[int] = []
         self.dtype = graph.t(graph.inputs[0]).dtype
         if self.dtype not in ("int8", "float32"):
             raise UnsupportedCombination(f"the C export handles int8 and float32 models, not {self.dtype} inputs")
@@ -103,7 +108,7 @@ class Generator:
     def scratch(self, ctype: str, count: int) -> str:
         if self._scratch is None or self._scratch[1] < count:
             self._scratch = (ctype, count)
-        return f"s->scratch"
+        return "s->scratch"
 
     # ---- naming -------------------------------------------------------------------------
     def _op_base(self, op: Op) -> str:
@@ -172,21 +177,45 @@ class Generator:
             if op.kind in fusion.FUSED_KINDS:
                 self._op_names[op.index] = self._unique(op.options.c_name)
         self._plan()
-        defs, body, kinds = [], [], []
+        head = self._head_ops()
+        defs, body, tail, kinds = [], [], [], []
         for op in g.ops:
             if op.kind in ("DELEGATE", fusion.ABSORBED):
                 continue
             e = op_handlers.emit(self, op)
+            _check_calls(op, e)
+            self.kernels |= {c.kernel for c in e.calls}
+            self.scratch_needs.append(max((c.scratch_bytes for c in e.calls), default=0))
             name = self._op_names.get(op.index, op.kind.lower())
             y = g.t(op.outputs[0])
             kinds.append(op.kind)
             if e.definitions:
                 defs.append(e.definitions)
-            body.append(f"    /* {op.kind} -> {name.removeprefix(self.prefix + '_')} {list(y.shape)} */")
-            body += ["    " + c for c in e.code]
-        return self._files(banner, defs, body, kinds)
+            out = tail if op.index in head else body
+            out.append(f"    /* {op.kind} -> {name.removeprefix(self.prefix + '_')} {list(y.shape)} */")
+            out += ["    " + c for c in e.code]
+        return self._files(banner, defs, body, kinds, tail)
 
-    def _files(self, banner: str, defs: list[str], body: list[str], kinds: list[str]) -> Generated:
+    def _head_ops(self) -> set[int]:
+        """Ops of a step graph that only compute the output from the last recurrent output (a Dense head):
+        <name>_run runs them once, after the last step, unless the model returns a sequence.
+
+        An op belongs to the recurrent body if it keeps state (the fused LSTM's variable tensors, a fused
+        GRU) or feeds a state output or a body op."""
+        g = self.graph
+        if self.mode != "step" or self.desc.output_is_sequence:
+            return set()
+        stateful = ("UNIDIRECTIONAL_SEQUENCE_LSTM", *fusion.FUSED_KINDS)
+        needed = set(g.outputs[1:])  # tensors the body must produce: the new states
+        body: set[int] = set()
+        for op in reversed(g.ops):
+            if op.kind in stateful or needed & set(op.outputs):
+                body.add(op.index)
+                needed |= {i for i in op.inputs if i >= 0}
+        return {op.index for op in g.ops if op.index not in body and op.kind not in ("DELEGATE", fusion.ABSORBED)}
+
+    def _files(self, banner: str, defs: list[str], body: list[str], kinds: list[str],
+               tail: list[str]) -> Generated:
         g, P, p = self.graph, self.prefix.upper(), self.prefix
         x, y = g.t(g.inputs[0]), g.t(g.outputs[0])
         step = self.mode == "step"
@@ -211,7 +240,7 @@ class Generator:
         if self._scratch:
             lines.append(f"    {self._scratch[0]} scratch[{self._scratch[1]}];   /* LSTM gate scratch */")
         lines += [f"    int32_t arena[({P}_ARENA_BYTES + 3) / 4];", f"}} {p}_state_t;", "",
-                  f"/* Zero state (real 0.0 in every state tensor). */", f"void {p}_reset({p}_state_t *s);"]
+                  "/* Zero state (real 0.0 in every state tensor). */", f"void {p}_reset({p}_state_t *s);"]
         if step:
             lines += [f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence ended "
                       "here;\n   state carried in s. */",
@@ -227,31 +256,55 @@ class Generator:
         for name, v in self._state_init.items():
             src.append(f"    memset(s->{name}, {v & 0xff}, sizeof(s->{name}));   /* zero point {v} */")
         src += ["}", ""]
-        fn = f"static void {p}_graph({p}_state_t *s, const {ct} *x, {ct} *y)"
-        src += [fn, "{", "    uint8_t *const a = (uint8_t *)s->arena;"] + body
-        # graph outputs: y, then the new states over the state inputs
-        src.append(f"    memcpy(y, {self.ptr(g.outputs[0])}, {y.size} * sizeof(*y));")
-        for i_in, i_out in zip(g.inputs[1:], g.outputs[1:]):
-            src.append(f"    memcpy({self.ptr(i_in)}, {self.ptr(i_out)}, sizeof({self.ptr(i_in)}));   /* new state */")
-        if not self._needs_a(src[src.index(fn):]):
-            src.insert(src.index(fn) + 2, "    (void)a;")
-        src += ["}", ""]
+        copy_y = f"    memcpy(y, {self.ptr(g.outputs[0])}, {y.size} * sizeof(*y));"
+        states = [f"    memcpy({self.ptr(i)}, {self.ptr(o)}, sizeof({self.ptr(i)}));   /* new state */"
+                  for i, o in zip(g.inputs[1:], g.outputs[1:])]
+        if tail:  # the recurrent body per step, the head once (in <p>_run: after the last step)
+            src += self._function(f"static void {p}_graph({p}_state_t *s, const {ct} *x)",
+                                  ["/* one timestep of the recurrent layers */"], body + states)
+            src += self._function(f"static void {p}_head({p}_state_t *s, {ct} *y)",
+                                  ["/* the output from the last recurrent output (run once per sequence) */"],
+                                  tail + [copy_y])
+            step_calls, run_loop, run_end = [f"    {p}_graph(s, x_t);", f"    {p}_head(s, y);"], \
+                [f"        {p}_graph(s, x_seq + t * {P}_INPUT_SIZE);"], [f"    {p}_head(s, y);"]
+        else:
+            src += self._function(f"static void {p}_graph({p}_state_t *s, const {ct} *x, {ct} *y)", [],
+                                  body + [copy_y] + states)
+            step_calls, run_end = [f"    {p}_graph(s, x_t, y);"], []
+            run_loop = [f"        {p}_graph(s, x_seq + t * {P}_INPUT_SIZE, "
+                        f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));"]
         if step:
-            src += [f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y)", "{", f"    {p}_graph(s, x_t, y);", "}", "",
+            src += [f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y)", "{", *step_calls, "}", "",
                     f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
-                    f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
-                    f"        {p}_step(s, x_seq + t * {P}_INPUT_SIZE, "
-                    f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));", "    }", "}", ""]
+                    f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{", *run_loop, "    }", *run_end, "}", ""]
         else:
             src += [f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
                     f"    {p}_graph(s, x_seq, y);", "}", ""]
         fields = [(f.ctype, f.count) for f in self.states] + ([self._scratch] if self._scratch else [])
         fields.append(("int32_t", (max(self.arena_bytes, ALIGN) + 3) // 4))
-        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), kinds, self._weights)
+        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), kinds, self._weights,
+                         set(self.kernels))
+
+    def _function(self, signature: str, comment: list[str], lines: list[str]) -> list[str]:
+        if self._needs_a(lines):
+            prologue = ["    uint8_t *const a = (uint8_t *)s->arena;"]
+        else:
+            prologue = [] if any("s->" in l for l in lines) else ["    (void)s;"]
+        return [*comment, signature, "{", *prologue, *lines, "}", ""]
 
     @staticmethod
     def _needs_a(body: list[str]) -> bool:
         return any("(a + " in line for line in body)
+
+
+def _check_calls(op: Op, e: op_handlers.Emitted) -> None:
+    """A handler declares every runtime kernel its statements call (KernelCall): the runtime files of the
+    export and the kernel summary come from those declarations."""
+    text = "\n".join(e.code)
+    declared = {c.kernel for c in e.calls}
+    called = {k for k in kernel_table.KERNELS if re.search(rf"\b{k}\(", text)}
+    if called != declared:
+        raise RuntimeError(f"handler of {op.kind} calls {sorted(called)} but declares {sorted(declared)}")
 
 
 _ITEMSIZE = {ctype: np.dtype(name).itemsize for name, ctype in CTYPES.items()}

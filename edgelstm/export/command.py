@@ -5,7 +5,6 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..convert.command import add_model_args, resolve_inputs

@@ -2,14 +2,13 @@
 fragments, and the runtime sources the model calls."""
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
+from typing import Iterable
 
+from . import kernels as kernel_table
 from .toolchain import RUNTIME
 
-# Runtime files a kernel needs besides its own <kernel>.c.
-_DEPENDS = {"lstm_step_s8": ("sigmoid_s16",)}  # stem prefixes (sigmoid_s16.c: the sigmoid/tanh table)
 
 
 def tflite_array(prefix: str, data: bytes, banner: str) -> tuple[str, str]:
@@ -26,15 +25,9 @@ def tflite_array(prefix: str, data: bytes, banner: str) -> tuple[str, str]:
     return header, source
 
 
-def runtime_sources(model_c: str) -> list[Path]:
-    """Runtime .c files the generated model calls, plus what they call."""
-    src = RUNTIME / "src"
-    called = {p.stem for p in src.glob("*.c") if re.search(rf"\b{p.stem}\(", model_c)}
-    files = {src / f"{k}.c" for k in called}
-    for kernel, prefixes in _DEPENDS.items():
-        if kernel in called:
-            files |= {p for p in src.glob("*.c") if p.stem.startswith(prefixes)}
-    return sorted(files)
+def runtime_sources(kernels: Iterable[str]) -> list[Path]:
+    """Runtime .c files of these kernels and what they need (export/kernels.py KERNELS)."""
+    return [RUNTIME / "src" / f for f in kernel_table.sources(set(kernels))]
 
 
 def copy_runtime(dest: Path, sources: list[Path]) -> list[str]:

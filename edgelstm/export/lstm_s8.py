@@ -14,6 +14,13 @@ C struct ``el_lstm_s8_t`` (firmware_export/runtime/include/el_lstm_s8.h) only ho
 
 The op's ``intermediates`` tensors are not read: TFLite Micro's int8 kernel uses the fixed
 2^-12 and 2^-15 gate scales, not the calibrated intermediate scales.
+
+``LstmS8.c_definitions`` writes them in the fused kernel's layout (el_lstm_s8.h): the four gate
+rows of each unit interleaved per group of 4 columns (``weight_layout``), the 8 biases of each unit
+together (``bias_layout``, doubled for the kernel's doubled accumulators), the requantizations in
+the form of ``el_lstm_s8_rq_t`` and the requantization mode (``kernel_mode``). ``trace`` and
+``reference_states`` are the integer semantics in numpy (what TFLite Micro computes), independent
+of that layout.
 """
 from __future__ import annotations
 

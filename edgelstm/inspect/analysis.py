@@ -77,8 +77,9 @@ def culprits(rows: list[dict], sim_error: float, output_lsb: float,
         scored = sorted((r for r in rows if r.get("what_if_float") is not None), key=lambda r: r["what_if_float"])
         strong = [r for r in scored if r["what_if_float"] <= 0.5 * sim_error]
         for r in strong:
-            out.append({"tag": r["tag"], "why": f"in float it cuts the simulated output error from {sim_error:.3g} to "
-                                               f"{r['what_if_float']:.3g}" + _diverges(r)})
+            out.append({"tag": r["tag"], "error_if_float": r["what_if_float"],
+                        "why": f"in float it cuts the simulated output error from {sim_error:.3g} to "
+                               f"{r['what_if_float']:.3g}" + _diverges(r)})
         if not strong:
             out += _pair_culprits(rows, sim_error, err)
     for r in rows:
@@ -104,7 +105,7 @@ def _pair_culprits(rows: list[dict], sim_error: float, err: Callable[[frozenset[
     if best is None or best[0] > 0.5 * sim_error:
         return []
     e, (a, b) = best
-    return [{"tag": r["tag"], "why": f"in float together with {o['tag']} it cuts the simulated output error from "
+    return [{"tag": r["tag"], "error_if_float": e, "why": f"in float together with {o['tag']} it cuts the simulated output error from "
                                      f"{sim_error:.3g} to {e:.3g} (neither alone does)" + _diverges(r)}
             for r, o in ((a, b), (b, a))]
 

@@ -8,12 +8,19 @@ from typing import Callable, Protocol
 
 from ...errors import UnsupportedCombination
 from ..graph import Graph, Op
+from ..kernels import KernelCall
 
 
 @dataclass
 class Emitted:
     definitions: str = ""  # file-scope C: constant arrays and parameter structs
     code: list[str] = field(default_factory=list)  # statements of the step function
+    calls: list[KernelCall] = field(default_factory=list)  # the runtime kernels the statements call
+
+    @classmethod
+    def of(cls, definitions: str, *calls: KernelCall) -> "Emitted":
+        """Statements that are just these kernel calls."""
+        return cls(definitions, [str(c) for c in calls], list(calls))
 
 
 @dataclass

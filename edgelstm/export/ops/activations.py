@@ -6,6 +6,7 @@ import numpy as np
 
 from ..cformat import c_array
 from ..graph import one_op_model
+from ..kernels import call
 from . import Context, Emitted, handler
 
 
@@ -27,7 +28,7 @@ def _lut(ctx: Context, op, what: str) -> Emitted:
     defs = c_array(f"{name}_table", tflm_table(ctx, op),
                    f"{what}: int8 (scale {x.q_scale:.6g}, zp {x.q_zero_point}) -> int8 (scale {y.q_scale:.6g}, "
                    f"zp {y.q_zero_point}), indexed by (uint8_t)x")
-    return Emitted(defs, [f"lut_s8({name}_table, {y.size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("lut_s8", f"{name}_table", str(y.size), ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("LOGISTIC", "int8")
@@ -43,10 +44,10 @@ def tanh_s8(ctx: Context, op) -> Emitted:
 @handler("LOGISTIC", "float32")
 def logistic_f32(ctx: Context, op) -> Emitted:
     n = ctx.graph.t(op.outputs[0]).size
-    return Emitted("", [f"logistic_f32({n}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of("", call("logistic_f32", str(n), ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("TANH", "float32")
 def tanh_f32(ctx: Context, op) -> Emitted:
     n = ctx.graph.t(op.outputs[0]).size
-    return Emitted("", [f"tanh_f32({n}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of("", call("tanh_f32", str(n), ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

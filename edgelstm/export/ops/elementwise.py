@@ -8,6 +8,7 @@ from ...errors import UnsupportedCombination
 from ..cformat import c_array
 from ..quantparams import (activation_range, activation_range_s8, add_params, mul_s16_params, quantize_multiplier,
                            quantize_multiplier_smaller_than_one)
+from ..kernels import call
 from . import Context, Emitted, handler
 
 _LEFT_SHIFT_S8 = 20  # TFLite's common grid for int8 ADD/SUB: 2^20 x twice the larger input scale
@@ -50,7 +51,7 @@ def _addsub_s8(ctx: Context, op, fn: str) -> Emitted:
     defs += (f"static const el_addsub_s8_t {name} = {{\n    {n}, {_LEFT_SHIFT_S8},\n"
              f"    {-a.q_zero_point}, {m1}, {s1},\n    {-b.q_zero_point}, {m2}, {s2},\n"
              f"    {y.q_zero_point}, {mo}, {so},\n    {lo}, {hi}\n}};\n")
-    return Emitted(defs, [f"{fn}(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call(fn, f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
 @handler("ADD", "int8")
@@ -73,7 +74,7 @@ def mul_s8(ctx: Context, op) -> Emitted:
     name = ctx.op_name(op)
     defs += (f"static const el_mul_s8_t {name} = {{ {n}, {-a.q_zero_point}, {-b.q_zero_point}, "
              f"{y.q_zero_point}, {m}, {s}, {lo}, {hi} }};\n")
-    return Emitted(defs, [f"mul_s8(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("mul_s8", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
 def _symmetric_s16(ctx: Context, op) -> None:
@@ -100,7 +101,7 @@ def mul_s16(ctx: Context, op) -> Emitted:
     name = ctx.op_name(op)
     defs += (f"/* int16 MUL: scales {a.q_scale:.6g} x {b.q_scale:.6g} -> {y.q_scale:.6g} */\n"
              f"static const el_mul_s16_t {name} = {{ {n}, {m}, {s}, {lo}, {hi} }};\n")
-    return Emitted(defs, [f"mul_s16(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("mul_s16", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
 @handler("ADD", "int16")
@@ -117,14 +118,14 @@ def add_s16(ctx: Context, op) -> Emitted:
              f"    {-a.q_zero_point}, {p['input1_multiplier']}, {p['input1_shift']},\n"
              f"    {-b.q_zero_point}, {p['input2_multiplier']}, {p['input2_shift']},\n"
              f"    {y.q_zero_point}, {p['output_multiplier']}, {p['output_shift']},\n    {lo}, {hi}\n}};\n")
-    return Emitted(defs, [f"add_s16(&{name}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("add_s16", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
 def _f32(ctx: Context, op, fn: str) -> Emitted:
     if _act(op) != 0:
         raise UnsupportedCombination(f"float {op.kind} with a fused activation is not supported by the C export")
     (pa, pb), defs, n = _operands(ctx, op)
-    return Emitted(defs, [f"{fn}({n}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call(fn, str(n), pa, pb, ctx.ptr(op.outputs[0])))
 
 
 @handler("ADD", "float32")

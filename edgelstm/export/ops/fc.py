@@ -6,6 +6,7 @@ import numpy as np
 from ...errors import UnsupportedCombination
 from ..cformat import c_array
 from ..quantparams import activation_range_f32, activation_range_s8, quantize_multiplier
+from ..kernels import call
 from . import Context, Emitted, handler
 
 
@@ -48,7 +49,7 @@ def fc_s8(ctx: Context, op) -> Emitted:
     defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts")
     defs += (f"static const el_fc_s8_t {name} = {{\n    {rows}, {in_size}, {out_size}, {wname}, {bname}, {name}_mult, "
              f"{name}_shift, {int(per_channel)},\n    {y.q_zero_point}, {lo}, {hi}\n}};\n")
-    return Emitted(defs, [f"fc_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("fc_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("FULLY_CONNECTED", "float32")
@@ -64,4 +65,4 @@ def fc_f32(ctx: Context, op) -> Emitted:
             defs += c_array(bias, b.data, f"{out_size} float bias")
     defs += (f"static const el_fc_f32_t {name} = {{ {rows}, {in_size}, {out_size}, {wname}, {bias}, "
              f"{lo!r}f, {hi!r}f }};\n").replace("3.4028234663852886e+38f", "FLT_MAX").replace("-FLT_MAX", "-FLT_MAX")
-    return Emitted(defs, [f"fc_f32(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("fc_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

@@ -3,6 +3,7 @@ with h and c kept in the model state (TFLite's variable tensors)."""
 from __future__ import annotations
 
 from ...errors import UnsupportedCombination
+from ..kernels import call
 from . import Context, Emitted, handler
 
 _HIDDEN, _CELL = 18, 19  # input slots of the variable tensors
@@ -17,7 +18,7 @@ def lstm_s8(ctx: Context, op) -> Emitted:
         p = lstm_s8_from_tflite(g.model, 0, op.index)
     except ValueError as e:
         raise UnsupportedCombination(f"int8 LSTM op {op.index}: {e}") from e
-    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    x = g.t(op.inputs[0])
     steps, units, in_size = x.shape[-2], p.units, p.input_size
     name = ctx.op_name(op)
     hid, cell = g.t(op.inputs[_HIDDEN]), g.t(op.inputs[_CELL])
@@ -25,21 +26,23 @@ def lstm_s8(ctx: Context, op) -> Emitted:
                   init=hid.q_zero_point)
     c = ctx.state(f"{name}_c", "int16_t", units, f"cell state, int16 (scale {cell.q_scale:.6g})")
     # EL_LSTM_S8_SCRATCH_WORDS: x and the old h, unpacked or padded (int32 words: word aligned)
-    scratch = ctx.scratch("int32_t", ((in_size + 15) // 16 + (units + 15) // 16) * 8)
-    return Emitted(p.c_definitions(name), _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps,
-                                                     in_size, units))
+    words = ((in_size + 15) // 16 + (units + 15) // 16) * 8
+    scratch = ctx.scratch("int32_t", words)
+    return _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps, in_size, units, p.c_definitions(name),
+                      4 * words)
 
 
 def _time_loop(ctx: Context, op, kernel: str, name: str, state: tuple[str, str, str], steps: int, in_size: int,
-               units: int) -> list[str]:
+               units: int, definitions: str, scratch_bytes: int) -> Emitted:
     """The op's timesteps: the step kernel, then h copied into the op's output sequence."""
     h, c, scratch = state
-    step = f"{kernel}(&{name}, {ctx.ptr(op.inputs[0])}{{x}}, {h}, {c}, {scratch});"
-    copy = f"memcpy({ctx.ptr(op.outputs[0])}{{y}}, {h}, sizeof({h}));"
+    x = ctx.ptr(op.inputs[0]) + (f" + t * {in_size}" if steps > 1 else "")
+    step = call(kernel, f"&{name}", x, h, c, scratch, scratch_bytes=scratch_bytes)
+    copy = f"memcpy({ctx.ptr(op.outputs[0])}{f' + t * {units}' if steps > 1 else ''}, {h}, sizeof({h}));"
     if steps == 1:
-        return [step.format(x=""), copy.format(y="")]
-    return [f"for (int32_t t = 0; t < {steps}; ++t) {{", "    " + step.format(x=f" + t * {in_size}"),
-            "    " + copy.format(y=f" + t * {units}"), "}"]
+        return Emitted(definitions, [str(step), copy], [step])
+    return Emitted(definitions, [f"for (int32_t t = 0; t < {steps}; ++t) {{", f"    {step}", f"    {copy}", "}"],
+                   [step])
 
 
 _GATES = ("input", "forget", "cell", "output")
@@ -80,4 +83,4 @@ def lstm_f32(ctx: Context, op) -> Emitted:
     h = ctx.state(f"{name}_h", "float", units, "hidden state")
     c = ctx.state(f"{name}_c", "float", units, "cell state")
     scratch = ctx.scratch("float", 4 * units)
-    return Emitted(defs, _time_loop(ctx, op, "lstm_step_f32", name, (h, c, scratch), steps, in_size, units))
+    return _time_loop(ctx, op, "lstm_step_f32", name, (h, c, scratch), steps, in_size, units, defs, 16 * units)

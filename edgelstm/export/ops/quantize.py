@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ...errors import UnsupportedCombination
 from ..quantparams import requantize_params
+from ..kernels import call
 from . import Context, Emitted, handler
 
 _KERNELS = {("int8", "int16"): "requantize_s8_s16", ("int16", "int8"): "requantize_s16_s8",
@@ -26,7 +27,7 @@ def _requantize(ctx: Context, op) -> Emitted:
             f"(scale {y.q_scale:.6g}, zp {y.q_zero_point}) */\n"
             f"static const el_requantize_t {name} = {{ {y.size}, {p['input_offset']}, {p['output_offset']}, "
             f"{p['multiplier']}, {p['shift']} }};\n")
-    return Emitted(defs, [f"{fn}(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("QUANTIZE", "int16")

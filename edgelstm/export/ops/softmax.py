@@ -5,6 +5,7 @@ import math
 
 from ...errors import UnsupportedCombination
 from ..quantparams import quantize_multiplier
+from ..kernels import call
 from . import Context, Emitted, handler
 
 _SCALED_DIFF_INTEGER_BITS = 5  # differences in Q5.26
@@ -27,7 +28,7 @@ def softmax_s8(ctx: Context, op) -> Emitted:
     name = ctx.op_name(op)
     defs = (f"/* softmax beta {beta:g} x input scale {x.q_scale:.6g}, as Q5.26 multiplier and shift */\n"
             f"static const el_softmax_s8_t {name} = {{ {x.size // depth}, {depth}, {mult}, {shift}, {diff_min} }};\n")
-    return Emitted(defs, [f"softmax_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("softmax_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("SOFTMAX", "float32")
@@ -35,5 +36,5 @@ def softmax_f32(ctx: Context, op) -> Emitted:
     x = ctx.graph.t(op.inputs[0])
     beta = float(getattr(op.options, "beta", 1.0))
     depth = x.shape[-1]
-    return Emitted("", [f"softmax_f32({x.size // depth}, {depth}, {beta!r}f, {ctx.ptr(op.inputs[0])}, "
-                        f"{ctx.ptr(op.outputs[0])});"])
+    return Emitted.of("", call("softmax_f32", str(x.size // depth), str(depth), f"{beta!r}f", ctx.ptr(op.inputs[0]),
+                               ctx.ptr(op.outputs[0])))

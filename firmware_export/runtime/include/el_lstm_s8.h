@@ -20,7 +20,8 @@
  * each other, so x and h are read once per unit for all four gates, and the unit's gates, cell
  * and hidden value are finished before the next unit starts. The same source compiles to three
  * paths, chosen by the compiler's own feature macros, all computing the same integers:
- *   __ARM_FEATURE_MVE (Cortex-M55, M85): VLD4 + VMLADAV.S8, 16 MACs per instruction;
+ *   __ARM_FEATURE_MVE (Cortex-M55, M85): VLD4 + VMLADAV.S8 (16 MACs per instruction), then the
+ *     gates, cells and hidden values of 4 units at a time in vector lanes;
  *   __ARM_FEATURE_DSP (Cortex-M4, M7, M33): x and h unpacked once per step into int16 pairs
  *     (SXTB16), weights unpacked the same way, SMLAD;
  *   plain C otherwise (Cortex-M0+, M3, host).
@@ -102,7 +103,7 @@ typedef struct {
 
 /* One timestep. x: input_size int8; h: units int8, in/out (start at hidden_zero_point);
  * c: units int16, in/out (start at 0); scratch: EL_LSTM_S8_SCRATCH_WORDS(input_size, units)
- * int32. x must not alias h. */
+ * int32, not kept between steps. x and h need no alignment; x must not alias h. */
 void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
 
 /* int16 sigmoid and tanh by TFLite's 256-entry table with linear interpolation (the

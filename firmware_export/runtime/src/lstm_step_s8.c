@@ -2,9 +2,15 @@
  *
  * One pass over the units: for each unit the four gate rows (stored next to each other, see
  * el_lstm_s8.h) are multiplied with x and with the old h, then the unit's gates, cell and hidden
- * value are finished (el_lstm_s8_unit). The old h is read from a copy in scratch, so the new h
- * is written in place. Three matrix paths, selected by the compiler's feature macros, produce the
- * same accumulators. */
+ * value are finished (el_lstm_s8_internal.h). x and the old h are first staged in scratch (the
+ * new h is written in place). Three paths, selected by the compiler's feature macros, compute
+ * the same integers:
+ *   MVE (__ARM_FEATURE_MVE): per unit, VLD4 deinterleaves 16 columns of the 4 rows and 4
+ *     VMLADAV.S8 accumulate them against 16 inputs; the gates, cells and hidden values of 4 units
+ *     at a time in vector lanes (el_lstm_s8_unit_x4).
+ *   DSP (__ARM_FEATURE_DSP): x and h unpacked once into int16 pairs, SXTB16/SMLAD over the
+ *     weight words (dot4_pairs), one unit at a time (el_lstm_s8_unit).
+ *   plain C otherwise. */
 #include <string.h>
 
 #include "el_lstm_s8_internal.h"
@@ -13,19 +19,16 @@
 #include <arm_mve.h>
 #endif
 
-/* The per-unit work, with the layer's flags as constants for the compiler. */
-#define EL_LSTM_UNIT(acc)                                                          \
-    do {                                                                           \
-        if (p->mode == EL_LSTM_S8_MODE_FAST) {                                     \
-            el_lstm_s8_unit(p, &k, (acc), EL_LSTM_S8_MODE_FAST, c + u, h + u);     \
-        } else if (p->mode == EL_LSTM_S8_MODE_ZERO) {                              \
-            el_lstm_s8_unit(p, &k, (acc), EL_LSTM_S8_MODE_ZERO, c + u, h + u);     \
-        } else if (p->mode == EL_LSTM_S8_MODE_ANY) {                               \
-            el_lstm_s8_unit(p, &k, (acc), EL_LSTM_S8_MODE_ANY, c + u, h + u);      \
-        } else {                                                                   \
-            el_lstm_s8_unit(p, &k, (acc), EL_LSTM_S8_MODE_EXACT, c + u, h + u);    \
-        }                                                                          \
-    } while (0)
+#if !defined(__ARM_FEATURE_MVE)
+/* The EXACT mode's unit update, out of line: it is for pathological layers only */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void unit_exact(const el_lstm_s8_t *p, const el_lstm_s8_step_t *k, const int32_t *acc, int16_t *c, int8_t *h)
+{
+    el_lstm_s8_unit(p, k, acc, EL_LSTM_S8_MODE_EXACT, c, h);
+}
+#endif
 
 #if defined(__ARM_FEATURE_MVE)
 /* v (n int8) into dst, zero padded to a multiple of 16 bytes */
@@ -158,15 +161,6 @@ EL_LSTM_INLINE const uint32_t *dot4_pairs(int32_t *acc, const int32_t *bias, con
     return w;
 }
 
-/* The EXACT mode's unit update, out of line: it is for pathological layers only */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void unit_exact(const el_lstm_s8_t *p, const el_lstm_s8_step_t *k, const int32_t *acc, int16_t *c, int8_t *h)
-{
-    el_lstm_s8_unit(p, k, acc, EL_LSTM_S8_MODE_EXACT, c, h);
-}
-
 /* Every unit: its 4 gate rows times the staged x and h, then el_lstm_s8_unit */
 EL_LSTM_INLINE void dsp_units(const el_lstm_s8_t *p, const el_lstm_s8_step_t *k, const uint32_t *xs,
                               const uint32_t *hs, int16_t *c, int8_t *h, int32_t mode)
@@ -197,6 +191,26 @@ static int8_t *stage_s8_4(int8_t *dst, const int8_t *v, int32_t n)
         dst[j] = 0;
     }
     return dst;
+}
+
+/* acc[0..3] = bias[0..3] + (the 4 gate rows of a unit, n4 columns from w) times v, doubled
+ * unless the mode is EXACT (the int32 sums wrap as TFLite Micro's do); returns w past the rows */
+EL_LSTM_INLINE const int8_t *c_dot4(int32_t *acc, const int32_t *bias, const int8_t *w, const int8_t *v,
+                                    int32_t n4, int32_t dbl)
+{
+    uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int32_t j = 0; j < n4; j += 4, w += 16) {
+        const int32_t x0 = v[j], x1 = v[j + 1], x2 = v[j + 2], x3 = v[j + 3];
+        a0 += (uint32_t)(w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3);
+        a1 += (uint32_t)(w[4] * x0 + w[5] * x1 + w[6] * x2 + w[7] * x3);
+        a2 += (uint32_t)(w[8] * x0 + w[9] * x1 + w[10] * x2 + w[11] * x3);
+        a3 += (uint32_t)(w[12] * x0 + w[13] * x1 + w[14] * x2 + w[15] * x3);
+    }
+    acc[0] = (int32_t)((uint32_t)bias[0] + (a0 << dbl));
+    acc[1] = (int32_t)((uint32_t)bias[1] + (a1 << dbl));
+    acc[2] = (int32_t)((uint32_t)bias[2] + (a2 << dbl));
+    acc[3] = (int32_t)((uint32_t)bias[3] + (a3 << dbl));
+    return w;
 }
 #endif
 
@@ -265,25 +279,24 @@ void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c,
     const int8_t *wr = p->w_h;
     const int32_t *b = p->bias;
     for (int32_t u = 0; u < n; ++u) {
-        uint32_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* wraps as TFLite Micro's int32 sums do */
-        for (int32_t j = 0; j < m4; j += 4, w += 16) {
-            for (int32_t g = 0; g < 4; ++g) {
-                s[g] += (uint32_t)(w[4 * g] * xs[j] + w[4 * g + 1] * xs[j + 1] + w[4 * g + 2] * xs[j + 2] +
-                                   w[4 * g + 3] * xs[j + 3]);
-            }
-        }
-        for (int32_t j = 0; j < n4; j += 4, wr += 16) {
-            for (int32_t g = 0; g < 4; ++g) {
-                s[4 + g] += (uint32_t)(wr[4 * g] * hs[j] + wr[4 * g + 1] * hs[j + 1] + wr[4 * g + 2] * hs[j + 2] +
-                                       wr[4 * g + 3] * hs[j + 3]);
-            }
-        }
         int32_t acc[8];
-        for (int32_t g = 0; g < 8; ++g) {
-            acc[g] = (int32_t)((uint32_t)b[g] + (s[g] << (p->mode != EL_LSTM_S8_MODE_EXACT)));
-        }
+        w = c_dot4(acc, b, w, xs, m4, p->mode != EL_LSTM_S8_MODE_EXACT);
+        wr = c_dot4(acc + 4, b + 4, wr, hs, n4, p->mode != EL_LSTM_S8_MODE_EXACT);
         b += 8;
-        EL_LSTM_UNIT(acc);
+        switch (p->mode) { /* the mode a constant in each case */
+        case EL_LSTM_S8_MODE_FAST:
+            el_lstm_s8_unit(p, &k, acc, EL_LSTM_S8_MODE_FAST, c + u, h + u);
+            break;
+        case EL_LSTM_S8_MODE_ZERO:
+            el_lstm_s8_unit(p, &k, acc, EL_LSTM_S8_MODE_ZERO, c + u, h + u);
+            break;
+        case EL_LSTM_S8_MODE_ANY:
+            el_lstm_s8_unit(p, &k, acc, EL_LSTM_S8_MODE_ANY, c + u, h + u);
+            break;
+        default:
+            unit_exact(p, &k, acc, c + u, h + u);
+            break;
+        }
     }
 #endif
 }
