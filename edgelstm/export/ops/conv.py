@@ -12,6 +12,7 @@ from ...errors import UnsupportedCombination
 from ..cformat import c_array
 from ..graph import Op, Tensor
 from ..quantparams import activation_range, activation_range_f32, conv_padding, per_channel_multipliers
+from ..kernels import call
 from . import Context, Emitted, handler
 
 
@@ -108,7 +109,7 @@ def conv_s8(ctx: Context, op: Op) -> Emitted:
              f"static const el_conv_s8_t {name} = {{\n    {geo.c_fields()},\n    {first}, {last},\n"
              f"    {name}_w, {name}_b, {name}_bf, {name}_mult, {name}_shift,\n"
              f"    {-x.q_zero_point}, {y.q_zero_point}, {lo}, {hi}\n}};\n")
-    return Emitted(defs, [f"conv_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("conv_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 def c_float_limits(lo: float, hi: float) -> tuple[str, str]:
@@ -133,4 +134,4 @@ def conv_f32(ctx: Context, op: Op) -> Emitted:
     defs += (f"/* Conv1D: {geo.in_len} steps x {geo.in_ch} -> {geo.out_len} x {geo.out_ch}, kernel {geo.kernel}, "
              f"stride {geo.stride}, dilation {geo.dilation}, {geo.pad} padded step(s) before */\n"
              f"static const el_conv_f32_t {name} = {{ {geo.c_fields()}, {name}_w, {bias}, {lo}, {hi} }};\n")
-    return Emitted(defs, [f"conv_f32(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("conv_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

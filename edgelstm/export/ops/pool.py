@@ -1,6 +1,6 @@
 """Pooling over time. MAX_POOL_2D and AVERAGE_POOL_2D as TFLite writes MaxPooling1D and
 AveragePooling1D (NHWC with one spatial axis of length 1: the converter puts time on H here);
-MEAN over the time axis (GlobalAveragePooling1D); MAXIMUM, which the lowered graph (GRU models,
+MEAN over the time axis (GlobalAveragePooling1D); REDUCE_MAX over it (GlobalMaxPooling1D); MAXIMUM, which the lowered graph (GRU models,
 `unrolled`) uses for max pooling. int8 pooling and MAXIMUM do not requantize: input and output
 must share scale and zero point, as TFLite's converter makes them."""
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 from ...errors import UnsupportedCombination
 from ..graph import Op
 from ..quantparams import activation_range, activation_range_f32, conv_padding, mean_params
+from ..kernels import call
 from . import Context, Emitted, handler
 from .conv import c_float_limits, time_axis
 from .elementwise import _operands
@@ -50,7 +51,7 @@ def _pool_s8(ctx: Context, op: Op, fn: str, what: str) -> Emitted:
     name = ctx.op_name(op)
     defs = (f"/* {what} over time: in_len, channels, out_len, pool, stride, pad; activation range */\n"
             f"static const el_pool_s8_t {name} = {{ {fields}, {lo}, {hi} }};\n")
-    return Emitted(defs, [f"{fn}(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 def _pool_f32(ctx: Context, op: Op, fn: str, what: str) -> Emitted:
@@ -59,7 +60,7 @@ def _pool_f32(ctx: Context, op: Op, fn: str, what: str) -> Emitted:
     name = ctx.op_name(op)
     defs = (f"/* {what} over time: in_len, channels, out_len, pool, stride, pad; activation range */\n"
             f"static const el_pool_f32_t {name} = {{ {fields}, {lo}, {hi} }};\n")
-    return Emitted(defs, [f"{fn}(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("MAX_POOL_2D", "int8")
@@ -87,11 +88,11 @@ def _mean_shape(ctx: Context, op: Op) -> tuple[int, int, int]:
     g = ctx.graph
     x, axes = g.t(op.inputs[0]), g.t(op.inputs[1])
     if not axes.is_const:
-        raise UnsupportedCombination("MEAN over axes computed at run time is not supported by the C export")
+        raise UnsupportedCombination(f"{op.kind} over axes computed at run time is not supported by the C export")
     dims = len(x.shape)
     resolved = sorted({int(a) + dims if int(a) < 0 else int(a) for a in axes.data.reshape(-1)})
     if not resolved or resolved != list(range(resolved[0], resolved[-1] + 1)):
-        raise UnsupportedCombination(f"MEAN over axes {resolved} of {list(x.shape)}: the C export reduces one "
+        raise UnsupportedCombination(f"{op.kind} over axes {resolved} of {list(x.shape)}: the C export reduces one "
                                      "contiguous block of axes (GlobalAveragePooling1D: the time axis)")
     size = lambda s: int(np.prod(s, dtype=np.int64)) if len(s) else 1  # noqa: E731
     return (size(x.shape[:resolved[0]]), size(x.shape[resolved[0]:resolved[-1] + 1]),
@@ -111,23 +112,39 @@ def mean_s8(ctx: Context, op: Op) -> Emitted:
     defs = (f"/* MEAN over {reduced} steps: {how} */\n"
             f"static const el_mean_s8_t {name} = {{ {outer}, {reduced}, {inner}, {p['requantize']}, "
             f"{p['input_zero_point']}, {p['multiplier']}, {p['shift']}, {p['output_offset']} }};\n")
-    return Emitted(defs, [f"mean_s8(&{name}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("mean_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("MEAN", "float32")
 def mean_f32(ctx: Context, op: Op) -> Emitted:
     outer, reduced, inner = _mean_shape(ctx, op)
-    return Emitted("", [f"mean_f32({outer}, {reduced}, {inner}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of("", call("mean_f32", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
+                                ctx.ptr(op.outputs[0])))
+
+
+@handler("REDUCE_MAX", "int8")
+def reduce_max_s8(ctx: Context, op: Op) -> Emitted:
+    _same_quantization(ctx, op, op.inputs[:1])
+    outer, reduced, inner = _mean_shape(ctx, op)
+    return Emitted.of("", call("reduce_max_s8", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
+                               ctx.ptr(op.outputs[0])))
+
+
+@handler("REDUCE_MAX", "float32")
+def reduce_max_f32(ctx: Context, op: Op) -> Emitted:
+    outer, reduced, inner = _mean_shape(ctx, op)
+    return Emitted.of("", call("reduce_max_f32", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
+                               ctx.ptr(op.outputs[0])))
 
 
 @handler("MAXIMUM", "int8")
 def maximum_s8(ctx: Context, op: Op) -> Emitted:
     _same_quantization(ctx, op, op.inputs[:2])
     (pa, pb), defs, n = _operands(ctx, op)
-    return Emitted(defs, [f"maximum_s8({n}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("maximum_s8", str(n), pa, pb, ctx.ptr(op.outputs[0])))
 
 
 @handler("MAXIMUM", "float32")
 def maximum_f32(ctx: Context, op: Op) -> Emitted:
     (pa, pb), defs, n = _operands(ctx, op)
-    return Emitted(defs, [f"maximum_f32({n}, {pa}, {pb}, {ctx.ptr(op.outputs[0])});"])
+    return Emitted.of(defs, call("maximum_f32", str(n), pa, pb, ctx.ptr(op.outputs[0])))

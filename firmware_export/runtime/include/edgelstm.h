@@ -175,6 +175,10 @@ typedef struct {
 } el_mean_s8_t;
 void mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y);
 
+/* REDUCE_MAX over the middle axis of x[outer][reduced][inner] (GlobalMaxPooling1D): the largest raw
+ * value; input and output share scale and zero point (TFLite Micro requires it). */
+void reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y);
+
 /* MAXIMUM of two int8 tensors on one scale and zero point (the lowered graph's max pooling). */
 void maximum_s8(int32_t size, const int8_t *a, const int8_t *b, int8_t *y);
 
@@ -215,6 +219,7 @@ void maxpool_f32(const el_pool_f32_t *p, const float *x, float *y);
 void avgpool_f32(const el_pool_f32_t *p, const float *x, float *y);
 void mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
 void maximum_f32(int32_t size, const float *a, const float *b, float *y);
+void reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
 
 #ifdef __cplusplus
 }
