@@ -287,8 +287,21 @@ class ModelDesc:
         A Bidirectional layer needs the whole window; so does a go_backwards layer, which
         processes the window from its last step (streaming it forward computes another model).
         Convolution and pooling front ends run over the whole window too (no ring buffers yet)."""
-        windowed = any(l.type in ("conv1d", "pool1d") for l in self.layers)
-        return not windowed and not self.has_bidirectional and not any(d.go_backwards for d in self.directions)
+        return not self.stream_blocker
+
+    @property
+    def stream_blocker(self) -> str:
+        """Why the model cannot stream ("" when it can): what needs the whole window."""
+        windowed = [l for l in self.layers if l.type in ("conv1d", "pool1d")]
+        if windowed:
+            names = ", ".join(sorted({l.type for l in windowed}))
+            return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs; edgelstm keeps no ring "
+                    "buffer of past inputs yet)")
+        if self.has_bidirectional:
+            return "Bidirectional layers"
+        if any(d.go_backwards for d in self.directions):
+            return "go_backwards layers (they start at the last step)"
+        return ""
 
     def seq_lens(self) -> list[int]:
         """The number of timesteps entering each layer (convolutions and pooling shorten the sequence)."""

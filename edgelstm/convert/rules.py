@@ -26,8 +26,7 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
         if value not in allowed:
             raise UnsupportedCombination(f"unknown --{what} {value}; choose from {', '.join(allowed)}")
     if variant == "stateful" and not desc.streamable:
-        what = "Bidirectional layers" if desc.has_bidirectional else "go_backwards layers (they start at the last step)"
-        raise UnsupportedCombination(f"{what} need the whole sequence and cannot stream one step at a time; use "
+        raise UnsupportedCombination(f"{desc.stream_blocker} need the whole sequence and cannot stream one step at a time; use "
                                      "--variant sequence or unrolled")
     if quant == "int16x8" and uses_fused_lstm(desc, fmt, variant):
         raise UnsupportedCombination(
