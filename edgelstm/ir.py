@@ -64,7 +64,8 @@ class RecurrentLayer:
     bias: np.ndarray
     go_backwards: bool = False
     reset_after: bool = True  # GRU only
-    activation: str = "tanh"  # SimpleRNN ("rnn"): tanh or relu
+    activation: str = "tanh"  # the candidate/cell/output activation (SimpleRNN: its one): tanh or relu
+    recurrent_activation: str = "sigmoid"  # LSTM/GRU gates: sigmoid or hard_sigmoid
 
     type: str = field(init=False, default="recurrent")
 
@@ -337,8 +338,11 @@ class ModelDesc:
                 d["units"] = l.units
             if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "gru":
                 d.pop("reset_after", None)
-            if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "rnn":
-                d.pop("activation", None)
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)):  # the defaults are not repeated
+                if l.cell != "rnn" and d.get("activation") == "tanh":
+                    d.pop("activation", None)
+                if l.cell == "rnn" or d.get("recurrent_activation") == "sigmoid":
+                    d.pop("recurrent_activation", None)
             out.append(d)
         return {"name": self.name, "seq_len": self.seq_len, "input_size": self.input_size,
                 "output_size": self.output_size, "output_is_sequence": self.output_is_sequence,

@@ -87,3 +87,35 @@ def test_go_backwards_exports_bit_exact_and_refuses_to_stream(tmp_path, cell):
     proc = run_cli("convert", str(path), "--calib", str(x), "--variant", "stateful", "-o", str(tmp_path / "c"),
                    check=False)
     assert proc.returncode == 3 and "go_backwards layers" in proc.stderr and "--variant sequence" in proc.stderr
+
+
+@pytest.mark.parametrize("cell", ["GRU", "LSTM"])
+def test_activation_variants_export_bit_exact(tmp_path, cell):
+    """activation='relu' with Keras 3's hard_sigmoid gates (relu6(x + 3) / 6, not tf_keras's 0.2 x + 0.5):
+    the float math matches Keras, the int8 C matches TFLite Micro step by step and over the run."""
+    path = _keras_model(tmp_path, f"act_{cell}", lambda K: K.Sequential(
+        [K.Input((12, 4)), getattr(K.layers, cell)(10, activation="relu", recurrent_activation="hard_sigmoid"),
+         K.layers.Dense(3, activation="softmax")]))
+    x = _data(tmp_path, (24, 12, 4))
+    m = load_model(path)
+    np.testing.assert_allclose(reference.forward(m.desc, np.load(x)[:4]), m.predict(np.load(x)[:4]), atol=2e-6)
+    layer = m.desc.layers[0]
+    assert (layer.activation, layer.recurrent_activation) == ("relu", "hard_sigmoid")
+    per_step = count_model(m.desc)["layers"][0]["elementwise_per_step"]
+    gates = 3 if cell == "LSTM" else 2
+    assert per_step["sigmoid"] == 0 and per_step["tanh"] == 0
+    assert per_step["relu"] == 10 * (gates + (2 if cell == "LSTM" else 1))  # hard_sigmoid's RELU6 + the activations
+    exp = tmp_path / "export"
+    run_cli("export", str(path), "--calib", str(x), "-o", str(exp))
+    assert {r["mode"] for r in _check(exp)} == {"run", "step"}
+    info = json.loads((exp / "export.json").read_text())
+    assert info["verdict"]["status"] == "ok", info["verdict"]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in info["ops"]  # the fused op's gates are fixed: the lowered graph
+
+
+def test_unsupported_activation_is_a_clear_error(tmp_path):
+    path = _keras_model(tmp_path, "selu", lambda K: K.Sequential(
+        [K.Input((12, 4)), K.layers.GRU(6, activation="selu"), K.layers.Dense(2)]))
+    proc = run_cli("profile", str(path), check=False)
+    assert proc.returncode != 0 and "activation=selu" in proc.stderr and "tanh, relu" in proc.stderr
+    assert "Traceback" not in proc.stderr

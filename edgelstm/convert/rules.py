@@ -16,8 +16,10 @@ LSTM_CELLS = ("int16", "int8")
 
 
 def uses_fused_lstm(desc: ModelDesc, fmt: str, variant: str) -> bool:
-    """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op."""
-    return fmt == "tflite" and variant in ("sequence", "stateful") and desc.cells == {"lstm"}
+    """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (its gates
+    are LOGISTIC and its cell TANH: other activations take the lowered graph)."""
+    return fmt == "tflite" and variant in ("sequence", "stateful") and desc.cells == {"lstm"} and all(
+        d.activation == "tanh" and d.recurrent_activation == "sigmoid" for d in desc.directions)
 
 
 def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:

@@ -34,6 +34,8 @@ def activation(name: str, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0)
     if name == "sigmoid":
         return sigmoid(x)
+    if name == "hard_sigmoid":
+        return hard_sigmoid(x)
     if name == "tanh":
         return np.tanh(x)
     if name == "softmax":

@@ -35,12 +35,14 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import GATES, RecurrentLayer
 from . import register
-from .common import activation, activation_name, keras_config, sigmoid
+from .common import activation, activation_name, keras_config
 
 
 # ---- parsing -----------------------------------------------------------------------------
-#: SimpleRNN activations edgelstm computes in every stage (TFLite int8 TANH and RELU)
-RNN_ACTIVATIONS = ("tanh", "relu")
+#: Activations edgelstm computes in every stage: the state/candidate activation (TFLite int8 TANH and
+#: RELU) and the gates' (LOGISTIC, or Keras 3's hard_sigmoid = relu6(x + 3) / 6 as ADD+RELU6 and MUL)
+ACTIVATIONS = ("tanh", "relu")
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 _CELL = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
 
 
@@ -50,13 +52,12 @@ def parse_rnn(ctx: Any, layer: Any, backwards: bool | None = None) -> RecurrentL
     cfg = keras_config(layer)
     cell = _CELL[kind]
     act, rec_act = activation_name(cfg.get("activation")), activation_name(cfg.get("recurrent_activation"))
-    if cell == "rnn":
-        if act not in RNN_ACTIVATIONS:
-            raise ModelError(f"layer {ctx.index} '{layer.name}' (SimpleRNN) uses activation={act}; supported: "
-                             f"{', '.join(RNN_ACTIVATIONS)}")
-    elif act != "tanh" or rec_act != "sigmoid":
-        raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) uses activation={act}, recurrent_activation="
-                         f"{rec_act}; only tanh/sigmoid are supported (the int8 kernels of TFLite Micro require them)")
+    if act not in ACTIVATIONS:
+        raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) uses activation={act}; supported: "
+                         f"{', '.join(ACTIVATIONS)} (int8 TANH and RELU are what TFLite Micro computes exactly)")
+    if cell != "rnn" and rec_act not in RECURRENT_ACTIVATIONS:
+        raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) uses recurrent_activation={rec_act}; supported: "
+                         f"{', '.join(RECURRENT_ACTIVATIONS)}")
     if cfg.get("return_state"):
         raise ModelError(f"layer {ctx.index} '{layer.name}' ({kind}) has return_state=True; build the model without "
                          "it (edgelstm carries state itself in the stateful variant)")
@@ -80,7 +81,7 @@ def parse_rnn(ctx: Any, layer: Any, backwards: bool | None = None) -> RecurrentL
         kernel=np.asarray(kernel, np.float32), recurrent_kernel=np.asarray(rec, np.float32),
         bias=np.asarray(bias, np.float32),
         go_backwards=bool(cfg.get("go_backwards", False)) if backwards is None else backwards,
-        reset_after=reset_after, activation=act if cell == "rnn" else "tanh")
+        reset_after=reset_after, activation=act, recurrent_activation="sigmoid" if cell == "rnn" else rec_act)
 
 
 # ---- float math ---------------------------------------------------------------------------
@@ -91,20 +92,26 @@ def float_step(layer: RecurrentLayer, x: np.ndarray, state: tuple[np.ndarray, ..
     if layer.cell == "rnn":
         w = g["hidden"]
         return (activation(layer.activation, x @ w.kernel + w.input_bias + h @ w.recurrent),)
+    def act(v: np.ndarray) -> np.ndarray:
+        return activation(layer.activation, v)
+
+    def gate(v: np.ndarray) -> np.ndarray:
+        return activation(layer.recurrent_activation, v)
+
     if layer.cell == "lstm":
         c = state[1]
         pre = {k: x @ w.kernel + h @ w.recurrent + w.input_bias for k, w in g.items()}
-        i, f = sigmoid(pre["input"]), sigmoid(pre["forget"])
-        cand, o = np.tanh(pre["cell"]), sigmoid(pre["output"])
+        i, f = gate(pre["input"]), gate(pre["forget"])
+        cand, o = act(pre["cell"]), gate(pre["output"])
         c_new = f * c + i * cand
-        return o * np.tanh(c_new), c_new
+        return o * act(c_new), c_new
     z_w, r_w, n_w = g["update"], g["reset"], g["candidate"]
-    z = sigmoid(x @ z_w.kernel + z_w.input_bias + h @ z_w.recurrent + z_w.recurrent_bias)
-    r = sigmoid(x @ r_w.kernel + r_w.input_bias + h @ r_w.recurrent + r_w.recurrent_bias)
+    z = gate(x @ z_w.kernel + z_w.input_bias + h @ z_w.recurrent + z_w.recurrent_bias)
+    r = gate(x @ r_w.kernel + r_w.input_bias + h @ r_w.recurrent + r_w.recurrent_bias)
     if layer.reset_after:
-        n = np.tanh(x @ n_w.kernel + n_w.input_bias + r * (h @ n_w.recurrent + n_w.recurrent_bias))
+        n = act(x @ n_w.kernel + n_w.input_bias + r * (h @ n_w.recurrent + n_w.recurrent_bias))
     else:
-        n = np.tanh(x @ n_w.kernel + n_w.input_bias + (r * h) @ n_w.recurrent)
+        n = act(x @ n_w.kernel + n_w.input_bias + (r * h) @ n_w.recurrent)
     return (z * h + (1.0 - z) * n,)
 
 
@@ -121,37 +128,50 @@ def float_run(layer: RecurrentLayer, xs: np.ndarray) -> np.ndarray:
 
 
 # ---- lowered math -------------------------------------------------------------------------
+def apply(be: Any, name: str, a: Any, tag: str) -> Any:
+    """An activation by Keras name on a backend (LOGISTIC and TANH keep their own backend ops)."""
+    if name == "sigmoid":
+        return be.sigmoid(a, tag)
+    if name == "tanh":
+        return be.tanh(a, tag)
+    return be.activation(a, name, tag)
+
+
 def lstm_step(be: Any, layer: RecurrentLayer, tag: str, x: Any, h: Any, c: Any) -> tuple[Any, Any]:
     pre = {}
     for gw in layer.gates():
         gx = be.fc(x, gw.kernel, gw.input_bias + gw.recurrent_bias, f"{tag}.{gw.name}.x")
         gh = be.fc(h, gw.recurrent, None, f"{tag}.{gw.name}.h")
         pre[gw.name] = be.add(gx, gh, f"{tag}.{gw.name}.pre")
-    i = be.sigmoid(pre["input"], f"{tag}.input.act")
-    f = be.sigmoid(pre["forget"], f"{tag}.forget.act")
-    g = be.tanh(pre["cell"], f"{tag}.cell.act")
-    o = be.sigmoid(pre["output"], f"{tag}.output.act")
+    gate, act = layer.recurrent_activation, layer.activation
+    i = apply(be, gate, pre["input"], f"{tag}.input.act")
+    f = apply(be, gate, pre["forget"], f"{tag}.forget.act")
+    g = apply(be, act, pre["cell"], f"{tag}.cell.act")
+    o = apply(be, gate, pre["output"], f"{tag}.output.act")
     c_new = be.state(be.add(be.mul(f, c, f"{tag}.fc"), be.mul(i, g, f"{tag}.ig"), f"{tag}.c"), f"{tag}.c")
-    h_new = be.state(be.mul(o, be.tanh(c_new, f"{tag}.tc"), f"{tag}.h"), f"{tag}.h")
+    h_new = be.state(be.mul(o, apply(be, act, c_new, f"{tag}.tc"), f"{tag}.h"), f"{tag}.h")
     return h_new, c_new
 
 
 def gru_step(be: Any, layer: RecurrentLayer, tag: str, x: Any, h: Any) -> Any:
     z_w, r_w, n_w = layer.gate("update"), layer.gate("reset"), layer.gate("candidate")
-    z = be.sigmoid(be.add(be.fc(x, z_w.kernel, z_w.input_bias + z_w.recurrent_bias, f"{tag}.update.x"),
-                          be.fc(h, z_w.recurrent, None, f"{tag}.update.h"), f"{tag}.update.pre"), f"{tag}.update.act")
-    r = be.sigmoid(be.add(be.fc(x, r_w.kernel, r_w.input_bias + r_w.recurrent_bias, f"{tag}.reset.x"),
-                          be.fc(h, r_w.recurrent, None, f"{tag}.reset.h"), f"{tag}.reset.pre"), f"{tag}.reset.act")
+    gate, act = layer.recurrent_activation, layer.activation
+    z = apply(be, gate, be.add(be.fc(x, z_w.kernel, z_w.input_bias + z_w.recurrent_bias, f"{tag}.update.x"),
+                               be.fc(h, z_w.recurrent, None, f"{tag}.update.h"), f"{tag}.update.pre"),
+              f"{tag}.update.act")
+    r = apply(be, gate, be.add(be.fc(x, r_w.kernel, r_w.input_bias + r_w.recurrent_bias, f"{tag}.reset.x"),
+                               be.fc(h, r_w.recurrent, None, f"{tag}.reset.h"), f"{tag}.reset.pre"),
+              f"{tag}.reset.act")
     if layer.reset_after:
         nh = be.fc(h, n_w.recurrent, n_w.recurrent_bias, f"{tag}.candidate.h")
         rh = be.mul(r, nh, f"{tag}.candidate.rh")
         nx = be.fc(x, n_w.kernel, n_w.input_bias, f"{tag}.candidate.x")
-        n = be.tanh(be.add(nx, rh, f"{tag}.candidate.pre"), f"{tag}.candidate.act")
+        n = apply(be, act, be.add(nx, rh, f"{tag}.candidate.pre"), f"{tag}.candidate.act")
     else:
         rh = be.mul(r, h, f"{tag}.candidate.rh")
         nh = be.fc(rh, n_w.recurrent, None, f"{tag}.candidate.h")
         nx = be.fc(x, n_w.kernel, n_w.input_bias, f"{tag}.candidate.x")
-        n = be.tanh(be.add(nx, nh, f"{tag}.candidate.pre"), f"{tag}.candidate.act")
+        n = apply(be, act, be.add(nx, nh, f"{tag}.candidate.pre"), f"{tag}.candidate.act")
     hn = be.sub(h, n, f"{tag}.hn")
     zhn = be.mul(z, hn, f"{tag}.zhn")
     return be.state(be.add(n, zhn, f"{tag}.h"), f"{tag}.h")
@@ -205,16 +225,23 @@ def elementwise_per_step(layer: RecurrentLayer) -> dict[str, int]:
 
     h = layer.units
     ops = C.zero_ops()
-    if layer.cell == "lstm":
-        ops.update(bias_add=4 * h, gate_add=4 * h, sigmoid=3 * h, tanh=2 * h, mul=3 * h, add=h)
+    if layer.cell == "lstm":  # gates i, f, o; activations of g and c
+        ops.update(bias_add=4 * h, gate_add=4 * h, mul=3 * h, add=h)
+        gates, acts = 3 * h, 2 * h
     elif layer.cell == "rnn":
         ops.update(bias_add=h, gate_add=h)
-        ops[layer.activation] += h
-    elif layer.reset_after:
-        ops.update(bias_add=4 * h, gate_add=3 * h, sigmoid=2 * h, tanh=h, mul=2 * h, sub=h, add=h)
-    else:
-        ops.update(bias_add=3 * h, gate_add=3 * h, sigmoid=2 * h, tanh=h, mul=2 * h, sub=h, add=h)
+        gates, acts = 0, h
+    else:  # gates z, r; the candidate's activation
+        ops.update(bias_add=(4 if layer.reset_after else 3) * h, gate_add=3 * h, mul=2 * h, sub=h, add=h)
+        gates, acts = 2 * h, h
+    for name, n in ((layer.recurrent_activation, gates), (layer.activation, acts)):
+        for op, k in _ACTIVATION_OPS.get(name, {name: 1}).items():
+            ops[op] += k * n
     return ops
+
+
+#: activations computed as several elementwise ops (hard_sigmoid: ADD 3 with RELU6, then MUL 1/6)
+_ACTIVATION_OPS = {"hard_sigmoid": {"add": 1, "relu": 1, "mul": 1}}
 
 
 def storage(layer: RecurrentLayer, quant: str) -> dict[str, int]:
@@ -260,9 +287,17 @@ def tf_keras_rnn(K: Any, layer: RecurrentLayer, **extra: Any) -> Any:
     opts: dict[str, Any] = dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards, **extra)
     if layer.cell == "gru":
         opts["reset_after"] = layer.reset_after
-    if layer.cell == "rnn":
-        opts["activation"] = layer.activation
+    opts["activation"] = layer.activation
+    if layer.cell != "rnn":  # tf_keras's own hard_sigmoid is clip(0.2 x + 0.5): give it Keras 3's
+        opts["recurrent_activation"] = _keras3_hard_sigmoid if layer.recurrent_activation == "hard_sigmoid" \
+            else layer.recurrent_activation
     return cls(layer.units, **opts)
+
+
+def _keras3_hard_sigmoid(x: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
 
 
 def gate_weights(layer: RecurrentLayer, prefix: str) -> list[tuple[str, np.ndarray]]:

@@ -76,6 +76,11 @@ class TFBackend:
     def activation(self, a, name, tag):
         if name == "relu":
             return self.q(tf.nn.relu(a, name=self.name(tag)), tag)
+        if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6; the converter fuses RELU6 into the ADD
+            n = int(a.shape[-1])  # full-width constants (onnxruntime's quantizer takes a scalar for a broken bias)
+            t = self.q(tf.nn.relu6(tf.add(a, self.const(tag + ".three", np.full(n, 3.0, np.float32)))), tag + ".relu6")
+            sixth = self.const(tag + ".sixth", np.full(n, 1.0 / 6.0, np.float32))
+            return self.q(tf.multiply(t, sixth, name=self.name(tag)), tag)
         fn = {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name]
         return fn(a, name=self.name(tag))
 
