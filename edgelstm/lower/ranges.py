@@ -22,6 +22,7 @@ class NumpyBackend:
     def __init__(self) -> None:
         self.ranges: Ranges = {}
         self.addends: dict[str, tuple[str, str]] = {}  # ADD output tag -> its two input tags
+        self.fixed: dict[str, tuple[float, float]] = {}  # tags an int8 kernel quantizes with a fixed scale
         self._tag_of: dict[int, str] = {}
 
     def _rec(self, tag: str, v: np.ndarray) -> np.ndarray:
@@ -46,12 +47,16 @@ class NumpyBackend:
         return self._rec(tag, a * b)
 
     def sigmoid(self, a, tag):
+        self.fixed[tag] = FIXED_OUTPUT["sigmoid"]
         return self._rec(tag, sigmoid(a))
 
     def tanh(self, a, tag):
+        self.fixed[tag] = FIXED_OUTPUT["tanh"]
         return self._rec(tag, np.tanh(a))
 
     def activation(self, a, name, tag):
+        if name in FIXED_OUTPUT:
+            self.fixed[tag] = FIXED_OUTPUT[name]
         if name == "relu":
             v = np.maximum(a, 0.0)
         elif name == "sigmoid":
@@ -62,6 +67,15 @@ class NumpyBackend:
             e = np.exp(a - a.max(axis=-1, keepdims=True))
             v = e / e.sum(axis=-1, keepdims=True)
         return self._rec(tag, v)
+
+    def concat(self, parts, tag):
+        return self._rec(tag, np.concatenate(parts, -1))
+
+    def maximum(self, a, b, tag):
+        return self._rec(tag, np.maximum(a, b))
+
+    def zeros_like(self, a, tag):
+        return np.zeros_like(a)
 
     def merge(self, a, b, mode, tag):
         v = {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
@@ -90,8 +104,13 @@ def calibrate(desc: ModelDesc, x: np.ndarray) -> Ranges:
     outs: Sequence[np.ndarray] = out if isinstance(out, list) else [out]
     for v in outs:
         be._rec("output", v)
-    return {k: _widen(lo, hi) for k, (lo, hi) in saturate(be.ranges, be.addends).items()}
+    out = {k: _widen(lo, hi) for k, (lo, hi) in saturate(be.ranges, be.addends).items()}
+    out.update(be.fixed)  # e.g. a SimpleRNN state from TANH: its state input must carry TANH's output scale
+    return out
 
+
+#: int8 output ranges TFLite fixes for these kernels (scale 1/256, zero point -128; scale 1/128, zero point 0)
+FIXED_OUTPUT = {"sigmoid": (0.0, 255 / 256), "tanh": (-1.0, 127 / 128)}
 
 #: Inputs beyond these are saturated by the activation (sigmoid(8) = 0.99966, tanh(4) = 0.99933: within
 #: one output step of the int8 LOGISTIC (1/256) and TANH (1/128) kernels).

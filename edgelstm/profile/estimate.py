@@ -16,9 +16,9 @@ from . import kernel_costs
 from .targets import Target
 
 _INT_OPS = {"bias_add": ("int32_add",), "gate_add": ("int32_add",), "add": ("int32_add",), "sub": ("int32_add",),
-            "mul": ("int32_mult",), "relu": ("int32_add",)}
+            "mul": ("int32_mult",), "relu": ("int32_add",), "max": ("int32_add",)}
 _FLOAT_OPS = {"bias_add": ("fp32_add",), "gate_add": ("fp32_add",), "add": ("fp32_add",), "sub": ("fp32_add",),
-              "mul": ("fp32_mult",), "relu": ("fp32_add",)}
+              "mul": ("fp32_mult",), "relu": ("fp32_add",), "max": ("fp32_add",)}
 #: sigmoid/tanh/softmax as ~10 multiply-adds (polynomial / integer reference iterations): an estimate.
 TRANSCENDENTAL_MACS = {"sigmoid": 10, "tanh": 10, "softmax": 20}
 
@@ -40,8 +40,9 @@ def layer_cycles(layer: dict[str, Any], target: Target, dtype: str, cpm: float,
     cyc = dict(target.cycles[dtype])
     if all_inclusive:
         cyc = {k: 0.0 for k in cyc}
+    cyc.setdefault("max", cyc["relu"])  # a comparison (profiles without their own figure)
     ew_total = sum(n * cyc[op] for op, n in layer["elementwise"].items())
-    if layer["type"] == "dense":
+    if "directions" not in layer:  # dense, conv, pooling: one application per call
         per_call_ew = sum(n * cyc[op] for op, n in layer["elementwise_per_call"].items())
         per_call = layer["macs_per_call"] * cpm + per_call_ew + cyc["overhead_per_layer_step"]
         return {"total": per_call * layer["calls"], "per_call": per_call}
