@@ -96,7 +96,7 @@ class Rq:
         return Rq(mult, (1 << (rsh - 1)) + zero_point * (1 << rsh), rsh)
 
     def c(self) -> str:
-        return f"{{ {self.mult}, {self.k}, {self.rsh} }}"
+        return f"{{ {self.mult}, {self.k}, {self.rsh}, {24 - self.rsh} }}"
 
 
 def requantize_fast(v: np.ndarray, q: Rq) -> np.ndarray:
@@ -177,14 +177,21 @@ class GruS8:
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
+    def u4(self) -> int:
+        """units rounded up to a multiple of 4: the kernel works on blocks of 4 units"""
+        return _ceil4(self.units)
+
+    @property
     def work_bytes(self) -> int:
-        return 2 * self.x_cols + 3 * self.h_cols + 7 * self.units
+        """EL_GRU_S8_WORK_BYTES"""
+        x16, h16 = -(-self.input_size // 16) * 16, -(-self.units // 16) * 16
+        return 2 * x16 + 3 * h16 + 2 * self.u4
 
     @property
     def flash_bytes(self) -> int:
         """Constant data of the layer (weights, rows, tables), as the C arrays hold it."""
         return (self.w_x.size + self.w_h.size + 16 * len(self.rows)
-                + sum(t.size * t.itemsize for t in self.tables.values()))
+                + sum(t.size * t.itemsize for t in self.tables.values()) - 2 * _TAIL)
 
     # ---- C ------------------------------------------------------------------------------
     def c_definitions(self, name: str) -> str:
@@ -195,17 +202,18 @@ class GruS8:
                f"rescale and activation tables\n * (256 entries each: an int8 input has 256 values) that replace "
                f"three requantizations per ADD/SUB by one. */\n")]
         rows_h = "z r n" if self.reset_after else "z r, then n over MUL(r, h),"
-        out.append(c_array(f"{name}_w_x", self.w_x, f"{self.units} units x rows z r n over x ({self.input_size} "
-                           f"columns, padded to {self.x_cols}), per 4 columns one word per row", align=4))
-        out.append(c_array(f"{name}_w_h", self.w_h, f"{self.units} units x rows {rows_h} over h ({self.units} columns, "
-                           f"padded to {self.h_cols}), per 4 columns one word per row", align=4))
-        order = ("zh rh nh per unit" if self.reset_after else "zh rh per unit, then nh per unit")
-        out.append(c_array(f"{name}_bias2", np.array([r.bias2 for r in self.rows], np.int32),
-                           f"FC rows (zx rx nx per unit, then {order}): 2 x bias, input zero point folded in",
-                           align=8))
-        body = ["    " + ", ".join(r.rq.c() for r in self.rows[i:i + 4]) + "," for i in range(0, len(self.rows), 4)]
-        out.append(f"/* FC rows: requantization to the FC's output grid (mult, k, rsh) */\n"
-                   f"static const el_gru_rq_t {name}_rq[{len(self.rows)}] = {{\n" + "\n".join(body) + "\n};\n")
+        out.append(c_array(f"{name}_w_x", self.w_x, f"blocks of 4 units ({self.u4 - self.units} zero rows of padding) "
+                           f"x rows z r n over x ({self.input_size} columns, padded to {self.x_cols}): per gate a group "
+                           f"of 4 rows, per 4 columns one word per row; {_TAIL} bytes of tail", align=16))
+        out.append(c_array(f"{name}_w_h", self.w_h, f"blocks of 4 units x rows {rows_h} over h ({self.units} columns, "
+                           f"padded to {self.h_cols}), grouped as w_x; {_TAIL} bytes of tail", align=16))
+        order = ("zh rh nh" if self.reset_after else "zh rh per block, then nh per block")
+        body = ["    " + ", ".join(f"{{ {r.bias2}, {r.rq.mult}, {r.rq.k}, {r.rq.rsh} }}" for r in self.rows[i:i + 4]) + ","
+                for i in range(0, len(self.rows), 4)]
+        out.append(f"/* FC rows in the order of the weights (per block of 4 units: zx rx nx, then {order}):\n"
+                   f" * 2 x bias with the input zero point folded in, requantization to the FC's output grid */\n"
+                   f"static const el_gru_row_t {name}_rows[{len(self.rows)}] __attribute__((aligned(16))) = {{\n"
+                   + "\n".join(body) + "\n};\n")
         for key, t in self.tables.items():
             out.append(c_array(f"{name}_t_{key}", t, f"{key}: {self.notes.get(key, '')}; index = int8 value + 128"))
         tp = {k: f"{name}_t_{k} + 128" for k in self.tables}
@@ -213,7 +221,7 @@ class GruS8:
         out.append(
             f"static const el_gru_s8_t {name} = {{\n"
             f"    {self.input_size}, {self.units}, {int(self.reset_after)}, {self.x_cols}, {self.h_cols},\n"
-            f"    {name}_w_x, {name}_w_h, {name}_bias2, {name}_rq,\n"
+            f"    {name}_w_x, {name}_w_h, {name}_rows,\n"
             f"    {{ {tp['zx']}, {tp['zh']}, {rq['z'].c()} }},   /* update.pre = ADD(update.x, update.h) */\n"
             f"    {{ {tp['rx']}, {tp['rh']}, {rq['r'].c()} }},   /* reset.pre = ADD(reset.x, reset.h) */\n"
             f"    {{ {tp['r']}, {self.rh_offset}, {rq['rh'].c()} }},   /* candidate.rh = MUL(r, "
@@ -230,17 +238,22 @@ class GruS8:
         x = np.asarray(x, np.int64).reshape(-1)
         h = np.asarray(h, np.int64).reshape(-1)
         t = {k: (lambda v, a=v: a[np.asarray(v, np.int64) + 128]) for k, v in self.tables.items()}
-        units, xc, hc = self.units, self.x_cols, self.h_cols
-        wx = ungrouped(self.w_x, 3 * units, xc)[:, :self.input_size].astype(np.int64)
+        units, xc, hc, u4 = self.units, self.x_cols, self.h_cols, self.u4
         g_h = 3 if self.reset_after else 2
-        wh = ungrouped(self.w_h[:g_h * units * hc], g_h * units, hc)[:, :units].astype(np.int64)
+        wx = gate_rows(ungrouped(self.w_x[:3 * u4 * xc], 3 * u4, xc), 3)[:, :units, :self.input_size]
+        wh = gate_rows(ungrouped(self.w_h[:g_h * u4 * hc], g_h * u4, hc), g_h)[:, :units, :units]
 
         def fc(rows: list[Row], w: np.ndarray, v: np.ndarray) -> np.ndarray:
-            acc = w @ v + np.array([r.bias2 // 2 for r in rows], np.int64)
-            return np.array([requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows)], np.int64).reshape(-1)
+            """rows in kernel order (per block, per gate, 4 units), w (gates, units, cols): (units, gates)"""
+            rows_g = gate_rows(np.array(rows, dtype=object).reshape(-1, 1), w.shape[0])[:, :units, 0]
+            out = np.zeros((units, w.shape[0]), np.int64)
+            for g in range(w.shape[0]):
+                acc = w[g].astype(np.int64) @ v + np.array([r.bias2 // 2 for r in rows_g[g]], np.int64)
+                out[:, g] = [requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows_g[g])]
+            return out
 
-        fx = fc(self.rows[:3 * units], wx, x).reshape(units, 3)
-        fh = fc(self.rows[3 * units:(3 + g_h) * units], wh, h).reshape(units, g_h)
+        fx = fc(self.rows[:3 * u4], wx, x)
+        fh = fc(self.rows[3 * u4:(3 + g_h) * u4], wh, h)
         zx, rx, nx, zh, rh = fx[:, 0], fx[:, 1], fx[:, 2], fh[:, 0], fh[:, 1]
         zpre = requantize_fast(t["zx"](zx) + t["zh"](zh), self.rq["z"])
         rpre = requantize_fast(t["rx"](rx) + t["rh"](rh), self.rq["r"])
@@ -249,8 +262,8 @@ class GruS8:
             npre = requantize_fast(t["nx"](nx) + t["nh"](rnh), self.rq["n"])
         else:
             q = requantize_fast(t["r"](rpre) * (h + self.rh_offset), self.rq["rh"])
-            wn = ungrouped(self.w_h[g_h * units * hc:], units, hc)[:, :units].astype(np.int64)
-            nh = fc(self.rows[5 * units:], wn, q)
+            wn = gate_rows(ungrouped(self.w_h[g_h * u4 * hc:g_h * u4 * hc + u4 * hc], u4, hc), 1)[:, :units, :units]
+            nh = fc(self.rows[5 * u4:], wn, q)[:, 0]
             npre = requantize_fast(t["nx"](nx) + t["nh"](nh), self.rq["n"])
         hn = requantize_fast(t["h"](h) - t["n_sub"](npre), self.rq["hn"])
         zhn = requantize_fast(t["z"](zpre) * (hn + self.hn_offset), self.rq["zhn"])
@@ -261,9 +274,31 @@ def _ceil4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-def unit_major(mats: list[np.ndarray]) -> np.ndarray:
-    """Gate matrices (units, cols) each -> the rows of all units, unit by unit: z0 r0 n0 z1 r1 n1 ..."""
-    return np.stack(mats, axis=1).reshape(-1, mats[0].shape[1])
+_TAIL = 48  # zero bytes after each weight array: the MVE loop reads whole 16-column passes
+
+
+def block_major(mats: list, units: int) -> list:
+    """Per gate a list (units) -> padded to a multiple of 4 units (pad: None), in the kernel's order:
+    per block of 4 units, per gate, the block's 4 units (a group of 4 rows per gate and block)."""
+    u4 = _ceil4(units)
+    out = []
+    for b in range(0, u4, 4):
+        for m in mats:
+            out += [m[j] if j < units else None for j in range(b, b + 4)]
+    return out
+
+
+def block_rows(mats: list[np.ndarray]) -> np.ndarray:
+    """Gate matrices (units, cols) each -> the rows in the kernel's order (block_major), zero rows as padding"""
+    units, cols = mats[0].shape
+    rows = block_major([list(m) for m in mats], units)
+    return np.array([np.zeros(cols, np.int8) if r is None else r for r in rows], np.int8).reshape(-1, cols)
+
+
+def gate_rows(rows: np.ndarray, gates: int) -> np.ndarray:
+    """Inverse of block_rows: (gates, u4, cols)"""
+    n = rows.shape[0]
+    return rows.reshape(n // (4 * gates), gates, 4, -1).transpose(1, 0, 2, 3).reshape(gates, n // gates, -1)
 
 
 def grouped(rows: np.ndarray) -> np.ndarray:
@@ -347,11 +382,17 @@ def prepare(ops: GruOps) -> GruS8:
     # the kernel's row order: x rows z r n per unit; h rows z r n per unit (reset_after), or z r per unit
     # then n per unit (the candidate's recurrent FC reads MUL(r, h) of every unit)
     order_h = [gh] if ops.reset_after else [gh[:2], gh[2:]]
-    rows = [per_gate[k][j] for j in range(units) for k in gx]
+    def part_rows(part: tuple[str, ...]) -> list[Row]:  # padding rows: bias 0, the gate's first requantization
+        rows = block_major([per_gate[k] for k in part], units)
+        pad = {i: per_gate[part[(i // 4) % len(part)]][0] for i, r in enumerate(rows) if r is None}
+        return [Row(0, pad[i].rq) if r is None else r for i, r in enumerate(rows)]
+
+    rows = part_rows(gx)
     for part in order_h:
-        rows += [per_gate[k][j] for j in range(units) for k in part]
-    w_x = grouped(unit_major([fc[k].w for k in gx]))
-    w_h = np.concatenate([grouped(unit_major([fc[k].w for k in part])) for part in order_h])
+        rows += part_rows(part)
+    tail = np.zeros(_TAIL, np.int8)
+    w_x = np.concatenate([grouped(block_rows([fc[k].w for k in gx])), tail])
+    w_h = np.concatenate([grouped(block_rows([fc[k].w for k in part])) for part in order_h] + [tail])
 
     t_zx, t_zh, rq_z = _addsub(fc["update.x"].y, fc["update.h"].y, q["update.pre"], False, "update.pre")
     t_rx, t_rh, rq_r = _addsub(fc["reset.x"].y, fc["reset.h"].y, q["reset.pre"], False, "reset.pre")
