@@ -45,24 +45,30 @@ static int8_t *el_gru_stage16(int8_t *dst, const int8_t *v, int32_t n)
     return dst;
 }
 
-/* The 4 rows of a group (per 16 columns 16 words: VLD4 puts row r's 16 bytes in val[r]) times the
- * staged v (passes x 16 int8, zero padded: the weights read past the group meet zeros) */
-EL_GRU_INLINE int32x4_t el_gru_dot4(const int8_t *w8, const int8_t *v, int32_t passes)
+/* s[0..3] = the 4 rows of a group (per 16 columns 16 words: VLD4 puts row r's 16 bytes in val[r])
+ * times the staged v (passes >= 1 passes of 16 int8, zero padded: the weights read past the group
+ * meet zeros) */
+EL_GRU_INLINE void el_gru_dot4(int32_t *s, const int8_t *w8, const int8_t *v, int32_t passes)
 {
     const int32_t *w = (const int32_t *)(const void *)w8;
-    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int32_t i = passes; i > 0; --i) {
-        const int8x16_t x = vldrbq_s8(v);
-        const int32x4x4_t r = vld4q_s32(w);
+    int8x16_t x = vldrbq_s8(v);
+    int32x4x4_t r = vld4q_s32(w);
+    int32_t s0 = vmladavq_s8(vreinterpretq_s8_s32(r.val[0]), x);
+    int32_t s1 = vmladavq_s8(vreinterpretq_s8_s32(r.val[1]), x);
+    int32_t s2 = vmladavq_s8(vreinterpretq_s8_s32(r.val[2]), x);
+    int32_t s3 = vmladavq_s8(vreinterpretq_s8_s32(r.val[3]), x);
+    for (int32_t i = passes - 1; i > 0; --i) {
         v += 16;
         w += 16;
+        x = vldrbq_s8(v);
+        r = vld4q_s32(w);
         s0 = vmladavaq_s8(s0, vreinterpretq_s8_s32(r.val[0]), x);
         s1 = vmladavaq_s8(s1, vreinterpretq_s8_s32(r.val[1]), x);
         s2 = vmladavaq_s8(s2, vreinterpretq_s8_s32(r.val[2]), x);
         s3 = vmladavaq_s8(s3, vreinterpretq_s8_s32(r.val[3]), x);
     }
-    const int32_t s[4] = {s0, s1, s2, s3};
-    return vldrwq_s32(s);
+    /* two STRD (gcc builds a vector on the stack and copies it) */
+    __asm__("strd %1, %2, [%0]\n\tstrd %3, %4, [%0, #8]" : : "r"(s), "r"(s0), "r"(s1), "r"(s2), "r"(s3) : "memory");
 }
 
 /* The requantization of el_gru_requantize in 4 lanes: VRMULH is SMMLAR's (v m + 2^31) >> 32; the
@@ -75,47 +81,59 @@ EL_GRU_INLINE int32x4_t el_gru_vrq(int32x4_t v, int32x4_t mult, int32x4_t k, int
     return vshrq_n_s32(vqshlq_s32(t, qsh), 24);
 }
 
-/* An FC group's 4 sums -> int8 values (in int32 lanes): the 4 row records by VLD4 (bias2, mult, k, rsh) */
-EL_GRU_INLINE int32x4_t el_gru_vfc(int32x4_t acc, const el_gru_row_t *r)
+/* An FC group's 4 sums s -> int8 values (in int32 lanes): the 4 row records by VLD4 (bias2, mult, k, rsh) */
+EL_GRU_INLINE int32x4_t el_gru_vfc(const int32_t *s, const el_gru_row_t *r)
 {
+    const int32x4_t acc = vldrwq_s32(s);
     const int32x4x4_t f = vld4q_s32((const int32_t *)(const void *)r);
     const int32x4_t v = vaddq_s32(vaddq_s32(acc, acc), f.val[0]);
     return el_gru_vrq(v, f.val[1], f.val[2], vsubq_s32(vdupq_n_s32(24), f.val[3]));
 }
 
-EL_GRU_INLINE int32x4_t el_gru_vrq1(int32x4_t v, const el_gru_rq_t *q)
-{
-    const int32x4_t t = vaddq_s32(vrmulhq_s32(v, vdupq_n_s32(q->mult)), vaddq_n_s32(vshrq_n_s32(v, 31), q->k));
-    return vshrq_n_s32(vqshlq_r_s32(t, q->qsh), 24);
-}
+/* Two int32 fields at [P + OFF] in one LDRD (gcc loads them one by one). Volatile: gcc would hoist
+ * the constants of every op out of the block loop and spill them (and their VDUPs) to the stack. */
+#define EL_GRU_PAIR(a, b, P, OFF) __asm__ volatile("ldrd %0, %1, [%2, %3]" : "=r"(a), "=r"(b) : "r"(P), "n"(OFF))
 
 /* Table look-ups by int8 values (the tables point at entry 128; a negative offset wraps the 32-bit
  * address computation to below the pointer) */
 #define EL_GRU_T32(t, i) vldrwq_gather_shifted_offset_s32((t), vreinterpretq_u32_s32(i))
 #define EL_GRU_T16(t, i) vldrhq_gather_shifted_offset_s32((t), vreinterpretq_u32_s32(i))
 
-EL_GRU_INLINE int32x4_t el_gru_vadd(int32x4_t a, int32x4_t b, const el_gru_addsub_t *op)
-{
-    return el_gru_vrq1(vaddq_s32(EL_GRU_T32(op->t_a, a), EL_GRU_T32(op->t_b, b)), &op->rq);
-}
-
-EL_GRU_INLINE int32x4_t el_gru_vsub(int32x4_t a, int32x4_t b, const el_gru_addsub_t *op)
-{
-    return el_gru_vrq1(vsubq_s32(EL_GRU_T32(op->t_a, a), EL_GRU_T32(op->t_b, b)), &op->rq);
-}
-
-EL_GRU_INLINE int32x4_t el_gru_vmul(int32x4_t g, int32x4_t b, const el_gru_mul_t *op)
-{
-    return el_gru_vrq1(vmulq_s32(EL_GRU_T16(op->t_gate, g), vaddq_n_s32(b, op->offset)), &op->rq);
-}
+/* The elementwise ops in 4 lanes (P the layer, OP the op's member) */
+#define EL_GRU_VRQ1(v, P, OP)                                                                          \
+    __extension__({                                                                                    \
+        int32_t m_, k_;                                                                                \
+        EL_GRU_PAIR(m_, k_, P, offsetof(el_gru_s8_t, OP.rq.mult));                                     \
+        const int32x4_t t_ = vaddq_s32(vrmulhq_s32((v), vdupq_n_s32(m_)), vaddq_n_s32(vshrq_n_s32((v), 31), k_)); \
+        int32_t q_;                                                                                    \
+        __asm__ volatile("ldr %0, [%1, %2]" : "=r"(q_) : "r"(P), "n"(offsetof(el_gru_s8_t, OP.rq.qsh)));  \
+        vshrq_n_s32(vqshlq_r_s32(t_, q_), 24);                                                         \
+    })
+#define EL_GRU_VADDSUB(P, OP, A, VOP, B)                                                               \
+    __extension__({                                                                                    \
+        const int32_t *ta_, *tb_;                                                                      \
+        EL_GRU_PAIR(ta_, tb_, P, offsetof(el_gru_s8_t, OP.t_a));                                       \
+        const int32x4_t v_ = VOP(EL_GRU_T32(ta_, A), EL_GRU_T32(tb_, B));                              \
+        EL_GRU_VRQ1(v_, P, OP);                                                                        \
+    })
+#define EL_GRU_VADD(P, OP, A, B) EL_GRU_VADDSUB(P, OP, A, vaddq_s32, B)
+#define EL_GRU_VSUB(P, OP, A, B) EL_GRU_VADDSUB(P, OP, A, vsubq_s32, B)
+#define EL_GRU_VMUL(P, OP, G, B)                                                                       \
+    __extension__({                                                                                    \
+        const int16_t *tg_;                                                                            \
+        int32_t off_;                                                                                  \
+        EL_GRU_PAIR(tg_, off_, P, offsetof(el_gru_s8_t, OP.t_gate));                                   \
+        const int32x4_t v_ = vmulq_s32(EL_GRU_T16(tg_, G), vaddq_n_s32((B), off_));                    \
+        EL_GRU_VRQ1(v_, P, OP);                                                                        \
+    })
 
 /* h_out of a block from n and z: ADD(n, MUL(z, SUB(h, n))) */
 EL_GRU_INLINE void el_gru_vupdate(const el_gru_s8_t *p, int32x4_t n, int32x4_t z, const int8_t *h, int8_t *h_out,
                                   mve_pred16_t lanes)
 {
-    const int32x4_t hn = el_gru_vsub(vldrbq_z_s32(h, lanes), n, &p->sub_hn);
-    const int32x4_t zhn = el_gru_vmul(z, hn, &p->mul_z);
-    vstrbq_p_s32(h_out, el_gru_vadd(n, zhn, &p->add_h), lanes);
+    const int32x4_t hn = EL_GRU_VSUB(p, sub_hn, vldrbq_z_s32(h, lanes), n);
+    const int32x4_t zhn = EL_GRU_VMUL(p, mul_z, z, hn);
+    vstrbq_p_s32(h_out, EL_GRU_VADD(p, add_h, n, zhn), lanes);
 }
 
 void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
@@ -128,15 +146,18 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
     int8_t *const hs = el_gru_stage16(xs + 16 * px, h, units);
     const int8_t *wx = p->w_x, *wh = p->w_h;
     const el_gru_row_t *rx = p->rows, *rh = p->rows + 3 * u4;
+    int32_t s[24] __attribute__((aligned(16)));   /* a block's sums: zx rx nx zh rh nh, 4 units each */
     if (p->reset_after) {
-        for (int32_t u0 = 0; u0 < units; u0 += 4, wx += 3 * gx, wh += 3 * gh, rx += 12, rh += 12) {
+        for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 12) {
+            for (int32_t g = 0; g < 12; g += 4, wx += gx, wh += gh) {
+                el_gru_dot4(s + g, wx, xs, px);
+                el_gru_dot4(s + 12 + g, wh, hs, ph);
+            }
             const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-            const int32x4_t z = el_gru_vadd(el_gru_vfc(el_gru_dot4(wx, xs, px), rx),
-                                            el_gru_vfc(el_gru_dot4(wh, hs, ph), rh), &p->add_z);
-            const int32x4_t r = el_gru_vadd(el_gru_vfc(el_gru_dot4(wx + gx, xs, px), rx + 4),
-                                            el_gru_vfc(el_gru_dot4(wh + gh, hs, ph), rh + 4), &p->add_r);
-            const int32x4_t rnh = el_gru_vmul(r, el_gru_vfc(el_gru_dot4(wh + 2 * gh, hs, ph), rh + 8), &p->mul_r);
-            const int32x4_t n = el_gru_vadd(el_gru_vfc(el_gru_dot4(wx + 2 * gx, xs, px), rx + 8), rnh, &p->add_n);
+            const int32x4_t z = EL_GRU_VADD(p, add_z, el_gru_vfc(s, rx), el_gru_vfc(s + 12, rh));
+            const int32x4_t r = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 4, rx + 4), el_gru_vfc(s + 16, rh + 4));
+            const int32x4_t rnh = EL_GRU_VMUL(p, mul_r, r, el_gru_vfc(s + 20, rh + 8));
+            const int32x4_t n = EL_GRU_VADD(p, add_n, el_gru_vfc(s + 8, rx + 8), rnh);
             el_gru_vupdate(p, n, z, h + u0, h_out + u0, lanes);
         }
         return;
@@ -147,18 +168,23 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
     for (int32_t i = 0; i < ph; ++i) {
         vstrbq_s8(qs + 16 * i, vdupq_n_s8(0));
     }
-    for (int32_t u0 = 0; u0 < units; u0 += 4, wx += 3 * gx, wh += 2 * gh, rx += 12, rh += 8) {
+    for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 8) {
+        for (int32_t g = 0; g < 12; g += 4, wx += gx) {
+            el_gru_dot4(s + g, wx, xs, px);
+        }
+        for (int32_t g = 12; g < 20; g += 4, wh += gh) {
+            el_gru_dot4(s + g, wh, hs, ph);
+        }
         const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-        vstrbq_s32(zb + u0, el_gru_vadd(el_gru_vfc(el_gru_dot4(wx, xs, px), rx),
-                                        el_gru_vfc(el_gru_dot4(wh, hs, ph), rh), &p->add_z));
-        const int32x4_t r = el_gru_vadd(el_gru_vfc(el_gru_dot4(wx + gx, xs, px), rx + 4),
-                                        el_gru_vfc(el_gru_dot4(wh + gh, hs, ph), rh + 4), &p->add_r);
-        vstrbq_p_s32(qs + u0, el_gru_vmul(r, vldrbq_z_s32(h + u0, lanes), &p->mul_r), lanes);
-        vstrbq_s32(nxb + u0, el_gru_vfc(el_gru_dot4(wx + 2 * gx, xs, px), rx + 8));
+        vstrbq_s32(zb + u0, EL_GRU_VADD(p, add_z, el_gru_vfc(s, rx), el_gru_vfc(s + 12, rh)));
+        const int32x4_t r = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 4, rx + 4), el_gru_vfc(s + 16, rh + 4));
+        vstrbq_p_s32(qs + u0, EL_GRU_VMUL(p, mul_r, r, vldrbq_z_s32(h + u0, lanes)), lanes);
+        vstrbq_s32(nxb + u0, el_gru_vfc(s + 8, rx + 8));
     }
     for (int32_t u0 = 0; u0 < units; u0 += 4, wh += gh, rh += 4) {
+        el_gru_dot4(s, wh, qs, ph);
         const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-        const int32x4_t n = el_gru_vadd(vldrbq_s32(nxb + u0), el_gru_vfc(el_gru_dot4(wh, qs, ph), rh), &p->add_n);
+        const int32x4_t n = EL_GRU_VADD(p, add_n, vldrbq_s32(nxb + u0), el_gru_vfc(s, rh));
         el_gru_vupdate(p, n, vldrbq_s32(zb + u0), h + u0, h_out + u0, lanes);
     }
 }
