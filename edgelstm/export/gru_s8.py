@@ -167,8 +167,7 @@ class GruS8:
     reset_after: bool
     x_cols: int
     h_cols: int
-    w_x: np.ndarray  # int8, grouped (see grouped())
-    w_h: np.ndarray  # reset_after: z r n rows per unit; else z r rows per unit, then n rows
+    w: np.ndarray  # int8: the groups of 4 rows in group_order, each grouped (see grouped()), then _TAIL zeros
     rows: list[Row]  # 6 per unit: zx rx nx zh rh nh
     tables: dict[str, np.ndarray]  # 256 entries each, index v + 128
     rq: dict[str, Rq]  # z r n rh hn zhn h
@@ -190,8 +189,8 @@ class GruS8:
     @property
     def flash_bytes(self) -> int:
         """Constant data of the layer (weights, rows, tables), as the C arrays hold it."""
-        return (self.w_x.size + self.w_h.size + 16 * len(self.rows)
-                + sum(t.size * t.itemsize for t in self.tables.values()) - 2 * _TAIL)
+        return (self.w.size + 16 * len(self.rows)
+                + sum(t.size * t.itemsize for t in self.tables.values()) - _TAIL)
 
     # ---- C ------------------------------------------------------------------------------
     def c_definitions(self, name: str) -> str:
@@ -201,16 +200,14 @@ class GruS8:
                f"{self.flash_bytes} B, of which {sum(t.nbytes for t in self.tables.values())} B are the ADD/SUB "
                f"rescale and activation tables\n * (256 entries each: an int8 input has 256 values) that replace "
                f"three requantizations per ADD/SUB by one. */\n")]
-        rows_h = "z r n" if self.reset_after else "z r, then n over MUL(r, h),"
-        out.append(c_array(f"{name}_w_x", self.w_x, f"blocks of 4 units ({self.u4 - self.units} zero rows of padding) "
-                           f"x rows z r n over x ({self.input_size} columns, padded to {self.x_cols}): per gate a group "
-                           f"of 4 rows, per 4 columns one word per row; {_TAIL} bytes of tail", align=16))
-        out.append(c_array(f"{name}_w_h", self.w_h, f"blocks of 4 units x rows {rows_h} over h ({self.units} columns, "
-                           f"padded to {self.h_cols}), grouped as w_x; {_TAIL} bytes of tail", align=16))
-        order = ("zh rh nh" if self.reset_after else "zh rh per block, then nh per block")
+        order = ("zx zh rx rh nx nh" if self.reset_after else "zx zh rx rh nx, then per block nh over MUL(r, h)")
+        out.append(c_array(f"{name}_w", self.w, f"per block of 4 units ({self.u4 - self.units} zero rows of padding) "
+                           f"the groups {order}: 4 rows each (x: {self.input_size} columns, padded to {self.x_cols}; h: "
+                           f"{self.units}, padded to {self.h_cols}), per 4 columns one word per row; {_TAIL} bytes of "
+                           f"tail", align=16))
         body = ["    " + ", ".join(f"{{ {r.bias2}, {r.rq.mult}, {r.rq.k}, {r.rq.rsh} }}" for r in self.rows[i:i + 4]) + ","
                 for i in range(0, len(self.rows), 4)]
-        out.append(f"/* FC rows in the order of the weights (per block of 4 units: zx rx nx, then {order}):\n"
+        out.append(f"/* FC rows in the order of the weights (per block of 4 units: {order}):\n"
                    f" * 2 x bias with the input zero point folded in, requantization to the FC's output grid */\n"
                    f"static const el_gru_row_t {name}_rows[{len(self.rows)}] __attribute__((aligned(16))) = {{\n"
                    + "\n".join(body) + "\n};\n")
@@ -221,7 +218,7 @@ class GruS8:
         out.append(
             f"static const el_gru_s8_t {name} = {{\n"
             f"    {self.input_size}, {self.units}, {int(self.reset_after)}, {self.x_cols}, {self.h_cols},\n"
-            f"    {name}_w_x, {name}_w_h, {name}_rows,\n"
+            f"    {name}_w, {name}_rows,\n"
             f"    {{ {tp['zx']}, {tp['zh']}, {rq['z'].c()} }},   /* update.pre = ADD(update.x, update.h) */\n"
             f"    {{ {tp['rx']}, {tp['rh']}, {rq['r'].c()} }},   /* reset.pre = ADD(reset.x, reset.h) */\n"
             f"    {{ {tp['r']}, {self.rh_offset}, {rq['rh'].c()} }},   /* candidate.rh = MUL(r, "
@@ -239,21 +236,27 @@ class GruS8:
         h = np.asarray(h, np.int64).reshape(-1)
         t = {k: (lambda v, a=v: a[np.asarray(v, np.int64) + 128]) for k, v in self.tables.items()}
         units, xc, hc, u4 = self.units, self.x_cols, self.h_cols, self.u4
-        g_h = 3 if self.reset_after else 2
-        wx = gate_rows(ungrouped(self.w_x[:3 * u4 * xc], 3 * u4, xc), 3)[:, :units, :self.input_size]
-        wh = gate_rows(ungrouped(self.w_h[:g_h * u4 * hc], g_h * u4, hc), g_h)[:, :units, :units]
+        mats: dict[str, np.ndarray] = {}
+        rows_of: dict[str, list[Row]] = {}
+        pos = 0
+        for i, (key, blk) in enumerate(group_order(self.reset_after, u4)):
+            c4 = xc if key.endswith(".x") else hc
+            w = ungrouped(self.w[pos:pos + 4 * c4], 4, c4)
+            pos += 4 * c4
+            mats.setdefault(key, np.zeros((u4, c4), np.int8))[4 * blk:4 * blk + 4] = w
+            rows_of.setdefault(key, [None] * u4)[4 * blk:4 * blk + 4] = self.rows[4 * i:4 * i + 4]
 
-        def fc(rows: list[Row], w: np.ndarray, v: np.ndarray) -> np.ndarray:
-            """rows in kernel order (per block, per gate, 4 units), w (gates, units, cols): (units, gates)"""
-            rows_g = gate_rows(np.array(rows, dtype=object).reshape(-1, 1), w.shape[0])[:, :units, 0]
-            out = np.zeros((units, w.shape[0]), np.int64)
-            for g in range(w.shape[0]):
-                acc = w[g].astype(np.int64) @ v + np.array([r.bias2 // 2 for r in rows_g[g]], np.int64)
-                out[:, g] = [requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows_g[g])]
+        def fc(keys: tuple[str, ...], v: np.ndarray) -> np.ndarray:
+            """the FCs of keys over v: (units, len(keys))"""
+            out = np.zeros((units, len(keys)), np.int64)
+            for g, key in enumerate(keys):
+                acc = mats[key][:units, :v.size].astype(np.int64) @ v
+                acc += np.array([r.bias2 // 2 for r in rows_of[key][:units]], np.int64)
+                out[:, g] = [requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows_of[key])]
             return out
 
-        fx = fc(self.rows[:3 * u4], wx, x)
-        fh = fc(self.rows[3 * u4:(3 + g_h) * u4], wh, h)
+        fx = fc(("update.x", "reset.x", "candidate.x"), x)
+        fh = fc(("update.h", "reset.h", "candidate.h") if self.reset_after else ("update.h", "reset.h"), h)
         zx, rx, nx, zh, rh = fx[:, 0], fx[:, 1], fx[:, 2], fh[:, 0], fh[:, 1]
         zpre = requantize_fast(t["zx"](zx) + t["zh"](zh), self.rq["z"])
         rpre = requantize_fast(t["rx"](rx) + t["rh"](rh), self.rq["r"])
@@ -262,8 +265,7 @@ class GruS8:
             npre = requantize_fast(t["nx"](nx) + t["nh"](rnh), self.rq["n"])
         else:
             q = requantize_fast(t["r"](rpre) * (h + self.rh_offset), self.rq["rh"])
-            wn = gate_rows(ungrouped(self.w_h[g_h * u4 * hc:g_h * u4 * hc + u4 * hc], u4, hc), 1)[:, :units, :units]
-            nh = fc(self.rows[5 * u4:], wn, q)[:, 0]
+            nh = fc(("candidate.h",), q)[:, 0]
             npre = requantize_fast(t["nx"](nx) + t["nh"](nh), self.rq["n"])
         hn = requantize_fast(t["h"](h) - t["n_sub"](npre), self.rq["hn"])
         zhn = requantize_fast(t["z"](zpre) * (hn + self.hn_offset), self.rq["zhn"])
@@ -274,31 +276,15 @@ def _ceil4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-_TAIL = 48  # zero bytes after each weight array: the MVE loop reads whole 16-column passes
+_TAIL = 48  # zero bytes after the weights: the MVE loop reads whole 16-column passes
 
 
-def block_major(mats: list, units: int) -> list:
-    """Per gate a list (units) -> padded to a multiple of 4 units (pad: None), in the kernel's order:
-    per block of 4 units, per gate, the block's 4 units (a group of 4 rows per gate and block)."""
-    u4 = _ceil4(units)
-    out = []
-    for b in range(0, u4, 4):
-        for m in mats:
-            out += [m[j] if j < units else None for j in range(b, b + 4)]
-    return out
-
-
-def block_rows(mats: list[np.ndarray]) -> np.ndarray:
-    """Gate matrices (units, cols) each -> the rows in the kernel's order (block_major), zero rows as padding"""
-    units, cols = mats[0].shape
-    rows = block_major([list(m) for m in mats], units)
-    return np.array([np.zeros(cols, np.int8) if r is None else r for r in rows], np.int8).reshape(-1, cols)
-
-
-def gate_rows(rows: np.ndarray, gates: int) -> np.ndarray:
-    """Inverse of block_rows: (gates, u4, cols)"""
-    n = rows.shape[0]
-    return rows.reshape(n // (4 * gates), gates, 4, -1).transpose(1, 0, 2, 3).reshape(gates, n // gates, -1)
+def group_order(reset_after: bool, u4: int) -> list[tuple[str, int]]:
+    """The kernel's groups of 4 rows (FC, block of 4 units), in the order of the weights and row records:
+    per block zx zh rx rh nx nh (reset_after), or per block zx zh rx rh nx, then per block nh (over q)"""
+    first = ("update.x", "update.h", "reset.x", "reset.h", "candidate.x") + (("candidate.h",) if reset_after else ())
+    out = [(k, b) for b in range(u4 // 4) for k in first]
+    return out if reset_after else out + [("candidate.h", b) for b in range(u4 // 4)]
 
 
 def grouped(rows: np.ndarray) -> np.ndarray:
@@ -381,18 +367,16 @@ def prepare(ops: GruOps) -> GruS8:
     per_gate = {k: _fc_rows(fc[k], k) for k in gx + gh}
     # the kernel's row order: x rows z r n per unit; h rows z r n per unit (reset_after), or z r per unit
     # then n per unit (the candidate's recurrent FC reads MUL(r, h) of every unit)
-    order_h = [gh] if ops.reset_after else [gh[:2], gh[2:]]
-    def part_rows(part: tuple[str, ...]) -> list[Row]:  # padding rows: bias 0, the gate's first requantization
-        rows = block_major([per_gate[k] for k in part], units)
-        pad = {i: per_gate[part[(i // 4) % len(part)]][0] for i, r in enumerate(rows) if r is None}
-        return [Row(0, pad[i].rq) if r is None else r for i, r in enumerate(rows)]
-
-    rows = part_rows(gx)
-    for part in order_h:
-        rows += part_rows(part)
-    tail = np.zeros(_TAIL, np.int8)
-    w_x = np.concatenate([grouped(block_rows([fc[k].w for k in gx])), tail])
-    w_h = np.concatenate([grouped(block_rows([fc[k].w for k in part])) for part in order_h] + [tail])
+    u4 = _ceil4(units)
+    rows: list[Row] = []
+    ws = []
+    for key, blk in group_order(ops.reset_after, u4):
+        w = fc[key].w
+        ws.append(grouped(np.concatenate([w[4 * blk:4 * blk + 4],
+                                          np.zeros((max(0, 4 * blk + 4 - units), w.shape[1]), np.int8)])))
+        # padding rows: bias 0, the FC's first requantization (their lanes are never stored)
+        rows += [per_gate[key][j] if j < units else Row(0, per_gate[key][0].rq) for j in range(4 * blk, 4 * blk + 4)]
+    w_all = np.concatenate(ws + [np.zeros(_TAIL, np.int8)])
 
     t_zx, t_zh, rq_z = _addsub(fc["update.x"].y, fc["update.h"].y, q["update.pre"], False, "update.pre")
     t_rx, t_rh, rq_r = _addsub(fc["reset.x"].y, fc["reset.h"].y, q["reset.pre"], False, "reset.pre")
@@ -418,7 +402,7 @@ def prepare(ops: GruOps) -> GruS8:
              "z": "2 x (LOGISTIC(update.pre) - zero point), for MUL(z, hn)",
              "r": "2 x (LOGISTIC(reset.pre) - zero point), for MUL(r, " + ("candidate.h)" if ops.reset_after
                                                                                else "h)")}
-    return GruS8(in_size, units, ops.reset_after, _ceil4(in_size), _ceil4(units), w_x, w_h, rows, tables,
+    return GruS8(in_size, units, ops.reset_after, _ceil4(in_size), _ceil4(units), w_all, rows, tables,
                  {"z": rq_z, "r": rq_r, "n": rq_n, "rh": rq_rh, "hn": rq_hn, "zhn": rq_zhn, "h": rq_h},
                  -rh_in.zero_point, -q["hn"].zero_point, notes)
 

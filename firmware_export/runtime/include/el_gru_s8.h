@@ -27,8 +27,9 @@
  * Tables are indexed by the int8 value itself: the pointers point at entry 128 of 256.
  *
  * The kernel works on blocks of 4 units (units padded to a multiple of 4 with zero rows). Weights
- * are laid out for the dot-product loops: per block, per gate (over x: z r n; over h: z r n, or z r
- * and then, per block again, n over q), a group of 4 rows, the gate's rows of the block's 4 units,
+ * are laid out for the dot-product loops, in the order the kernel reads them: per block, per FC
+ * (zx zh rx rh nx nh; reset_after = 0: zx zh rx rh nx, and then, per block again, nh over q), a
+ * group of 4 rows, the FC's rows of the block's 4 units,
  * interleaved per 4 columns (columns padded with zeros to a multiple of 4): chunk k of a group
  * holds one 4-byte word of each of its 4 rows, columns 4k .. 4k + 3. One pass over x (or h) feeds
  * 4 rows, and a group's 4 sums are one gate of 4 units: the MVE path finishes the FCs and the
@@ -86,11 +87,10 @@ typedef struct {
     int32_t reset_after;           /* 1: Keras reset_after=True (v3 default), 0: GRU v1 */
     int32_t x_cols;                /* input_size rounded up to a multiple of 4 (weight row stride) */
     int32_t h_cols;                /* units rounded up to a multiple of 4 */
-    const int8_t *w_x;             /* per block of 4 units: groups z r n over x (see above), 48 bytes of tail */
-    const int8_t *w_h;             /* reset_after: per block groups z r n over h; else per block groups
-                                      z r over h, then per block group n over q = MUL(r, h) */
-    /* the FC rows, in the order of the weights: per block zx rx nx (4 rows each), then per block
-     * zh rh nh (reset_after), or per block zh rh, then per block nh */
+    const int8_t *w;               /* per block of 4 units the groups zx zh rx rh nx nh (reset_after), or
+                                      zx zh rx rh nx and then, per block, nh over q = MUL(r, h); each
+                                      group 4 rows (see above); 48 bytes of tail */
+    /* the FC rows, in the order of the groups (4 per group) */
     const el_gru_row_t *rows;
     el_gru_addsub_t add_z;         /* update.pre = ADD(update.x, update.h), tables over zx and zh */
     el_gru_addsub_t add_r;         /* reset.pre = ADD(reset.x, reset.h) */

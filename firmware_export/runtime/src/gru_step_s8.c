@@ -144,20 +144,20 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
     /* work: [x: 16 px][h: 16 ph][q: 16 ph][z: u4][nx: u4] */
     int8_t *const xs = el_gru_stage16((int8_t *)work, x, p->input_size);
     int8_t *const hs = el_gru_stage16(xs + 16 * px, h, units);
-    const int8_t *wx = p->w_x, *wh = p->w_h;
-    const el_gru_row_t *rx = p->rows, *rh = p->rows + 3 * u4;
-    int32_t s[24] __attribute__((aligned(16)));   /* a block's sums: zx rx nx zh rh nh, 4 units each */
+    const int8_t *w = p->w;
+    const el_gru_row_t *r = p->rows;
+    int32_t s[24] __attribute__((aligned(16)));   /* a block's sums: zx zh rx rh nx nh, 4 units each */
     if (p->reset_after) {
-        for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 12) {
-            for (int32_t g = 0; g < 12; g += 4, wx += gx, wh += gh) {
-                el_gru_dot4(s + g, wx, xs, px);
-                el_gru_dot4(s + 12 + g, wh, hs, ph);
+        for (int32_t u0 = 0; u0 < units; u0 += 4, r += 24) {
+            for (int32_t g = 0; g < 24; g += 8, w += gx + gh) {
+                el_gru_dot4(s + g, w, xs, px);
+                el_gru_dot4(s + g + 4, w + gx, hs, ph);
             }
             const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-            const int32x4_t z = EL_GRU_VADD(p, add_z, el_gru_vfc(s, rx), el_gru_vfc(s + 12, rh));
-            const int32x4_t r = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 4, rx + 4), el_gru_vfc(s + 16, rh + 4));
-            const int32x4_t rnh = EL_GRU_VMUL(p, mul_r, r, el_gru_vfc(s + 20, rh + 8));
-            const int32x4_t n = EL_GRU_VADD(p, add_n, el_gru_vfc(s + 8, rx + 8), rnh);
+            const int32x4_t z = EL_GRU_VADD(p, add_z, el_gru_vfc(s, r), el_gru_vfc(s + 4, r + 4));
+            const int32x4_t rg = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 8, r + 8), el_gru_vfc(s + 12, r + 12));
+            const int32x4_t rnh = EL_GRU_VMUL(p, mul_r, rg, el_gru_vfc(s + 20, r + 20));
+            const int32x4_t n = EL_GRU_VADD(p, add_n, el_gru_vfc(s + 16, r + 16), rnh);
             el_gru_vupdate(p, n, z, h + u0, h_out + u0, lanes);
         }
         return;
@@ -168,23 +168,23 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
     for (int32_t i = 0; i < ph; ++i) {
         vstrbq_s8(qs + 16 * i, vdupq_n_s8(0));
     }
-    for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 8) {
-        for (int32_t g = 0; g < 12; g += 4, wx += gx) {
-            el_gru_dot4(s + g, wx, xs, px);
+    for (int32_t u0 = 0; u0 < units; u0 += 4, r += 20) {
+        for (int32_t g = 0; g < 16; g += 8, w += gx + gh) {
+            el_gru_dot4(s + g, w, xs, px);
+            el_gru_dot4(s + g + 4, w + gx, hs, ph);
         }
-        for (int32_t g = 12; g < 20; g += 4, wh += gh) {
-            el_gru_dot4(s + g, wh, hs, ph);
-        }
+        el_gru_dot4(s + 16, w, xs, px);
+        w += gx;
         const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-        vstrbq_s32(zb + u0, EL_GRU_VADD(p, add_z, el_gru_vfc(s, rx), el_gru_vfc(s + 12, rh)));
-        const int32x4_t r = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 4, rx + 4), el_gru_vfc(s + 16, rh + 4));
-        vstrbq_p_s32(qs + u0, EL_GRU_VMUL(p, mul_r, r, vldrbq_z_s32(h + u0, lanes)), lanes);
-        vstrbq_s32(nxb + u0, el_gru_vfc(s + 8, rx + 8));
+        vstrbq_s32(zb + u0, EL_GRU_VADD(p, add_z, el_gru_vfc(s, r), el_gru_vfc(s + 4, r + 4)));
+        const int32x4_t rg = EL_GRU_VADD(p, add_r, el_gru_vfc(s + 8, r + 8), el_gru_vfc(s + 12, r + 12));
+        vstrbq_p_s32(qs + u0, EL_GRU_VMUL(p, mul_r, rg, vldrbq_z_s32(h + u0, lanes)), lanes);
+        vstrbq_s32(nxb + u0, el_gru_vfc(s + 16, r + 16));
     }
-    for (int32_t u0 = 0; u0 < units; u0 += 4, wh += gh, rh += 4) {
-        el_gru_dot4(s, wh, qs, ph);
+    for (int32_t u0 = 0; u0 < units; u0 += 4, w += gh, r += 4) {
+        el_gru_dot4(s, w, qs, ph);
         const mve_pred16_t lanes = vctp32q((uint32_t)(units - u0));
-        const int32x4_t n = EL_GRU_VADD(p, add_n, vldrbq_s32(nxb + u0), el_gru_vfc(s, rh));
+        const int32x4_t n = EL_GRU_VADD(p, add_n, vldrbq_s32(nxb + u0), el_gru_vfc(s, r));
         el_gru_vupdate(p, n, vldrbq_s32(zb + u0), h + u0, h_out + u0, lanes);
     }
 }
@@ -240,8 +240,9 @@ static void el_gru_widen(const int8_t *v, int32_t n, uint32_t *ve)
     [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [xe] "+r"(xe),          \
         [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
 
-/* v[0..3] += the 4 rows of a group (chunks chunks from w) times the widened xe, doubled */
-EL_GRU_INLINE void el_gru_dot4(int32_t *v, const int8_t *w8, const int8_t *x, const uint32_t *xe, int32_t cols,
+/* v[0..3] += the 4 rows of a group (chunks chunks from w) times the widened xe, doubled; returns w
+ * past the group */
+EL_GRU_INLINE const int8_t *el_gru_dot4(int32_t *v, const int8_t *w8, const int8_t *x, const uint32_t *xe, int32_t cols,
                                int32_t chunks)
 {
     (void)x;
@@ -249,19 +250,23 @@ EL_GRU_INLINE void el_gru_dot4(int32_t *v, const int8_t *w8, const int8_t *x, co
     const uint32_t *w = (const uint32_t *)(const void *)w8;
     int32_t a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3];
     uint32_t xa, xb, w0, w1, t;
-    int32_t pairs = chunks >> 1;
-    if (pairs > 0) {
-        __asm__("1:\n\t" EL_GRU_CHUNK EL_GRU_CHUNK
+    int32_t quads = chunks >> 2;
+    if (quads > 0) {   /* 4 chunks per pass: the loop's SUBS/BNE on 64 MACs */
+        __asm__("1:\n\t" EL_GRU_CHUNK EL_GRU_CHUNK EL_GRU_CHUNK EL_GRU_CHUNK
                 "subs   %[n], %[n], #1\n\t"
                 "bne    1b\n\t"
-                : EL_GRU_CHUNK_OPERANDS, [n] "+r"(pairs)
+                : EL_GRU_CHUNK_OPERANDS, [n] "+r"(quads)
                 :
                 : "cc", "memory");
+    }
+    if (chunks & 2) {
+        __asm__(EL_GRU_CHUNK EL_GRU_CHUNK : EL_GRU_CHUNK_OPERANDS : : "memory");
     }
     if (chunks & 1) {
         __asm__(EL_GRU_CHUNK : EL_GRU_CHUNK_OPERANDS : : "memory");
     }
     v[0] = a0, v[1] = a1, v[2] = a2, v[3] = a3;
+    return (const int8_t *)(const void *)w;
 }
 #define EL_GRU_VEC uint32_t
 
@@ -269,8 +274,9 @@ EL_GRU_INLINE void el_gru_dot4(int32_t *v, const int8_t *w8, const int8_t *x, co
 
 #define EL_GRU_ROW4(acc, wr) (acc += x0 * (wr)[0] + x1 * (wr)[1] + x2 * (wr)[2] + x3 * (wr)[3])
 
-/* v[0..3] += 2 x the 4 rows of a group (chunks chunks of 4 columns from w) times x[cols] */
-EL_GRU_INLINE void el_gru_dot4(int32_t *v, const int8_t *w, const int8_t *x, const int32_t *xe, int32_t cols,
+/* v[0..3] += 2 x the 4 rows of a group (chunks chunks of 4 columns from w) times x[cols]; returns w
+ * past the group */
+EL_GRU_INLINE const int8_t *el_gru_dot4(int32_t *v, const int8_t *w, const int8_t *x, const int32_t *xe, int32_t cols,
                                int32_t chunks)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -290,11 +296,13 @@ EL_GRU_INLINE void el_gru_dot4(int32_t *v, const int8_t *w, const int8_t *x, con
         EL_GRU_ROW4(a1, w + 4);
         EL_GRU_ROW4(a2, w + 8);
         EL_GRU_ROW4(a3, w + 12);
+        w += 16;
     }
     v[0] += 2 * a0;
     v[1] += 2 * a1;
     v[2] += 2 * a2;
     v[3] += 2 * a3;
+    return w;
 }
 #define EL_GRU_VEC int32_t
 
@@ -313,16 +321,17 @@ EL_GRU_INLINE int32_t el_gru_rq_row(int32_t v, const el_gru_row_t *r)
 #endif
 }
 
-/* A group: out[0..3] = the 4 rows (records r) times v, requantized */
-EL_GRU_INLINE void el_gru_group(const int8_t *w, const el_gru_row_t *r, const int8_t *x, const EL_GRU_VEC *xe,
-                                int32_t cols, int32_t chunks, int8_t *out)
+/* A group: out[0..3] = the 4 rows (records r) times v, requantized; returns w past the group */
+EL_GRU_INLINE const int8_t *el_gru_group(const int8_t *w, const el_gru_row_t *r, const int8_t *x, const EL_GRU_VEC *xe,
+                                         int32_t cols, int32_t chunks, int8_t *out)
 {
     int32_t v[4] = {r[0].bias2, r[1].bias2, r[2].bias2, r[3].bias2};
-    el_gru_dot4(v, w, x, xe, cols, chunks);
+    w = el_gru_dot4(v, w, x, xe, cols, chunks);
     out[0] = (int8_t)el_gru_rq_row(v[0], &r[0]);
     out[1] = (int8_t)el_gru_rq_row(v[1], &r[1]);
     out[2] = (int8_t)el_gru_rq_row(v[2], &r[2]);
     out[3] = (int8_t)el_gru_rq_row(v[3], &r[3]);
+    return w;
 }
 
 /* The layer's elementwise ops. With the DSP extension (and gcc), each op's constants come in two
@@ -371,7 +380,6 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
 {
     const int32_t units = p->units, u4 = (units + 3) & ~3, in = p->input_size;
     const int32_t cx = p->x_cols / 4, ch = p->h_cols / 4;   /* chunks of 4 columns */
-    const int32_t gx = 16 * cx, gh = 16 * ch;               /* bytes per group */
     /* work: [x widened: 2 x16][h or q widened: 2 h16][q: h16][z: u4][nx: u4] */
     EL_GRU_VEC *const xe = (EL_GRU_VEC *)work;
     EL_GRU_VEC *const he = xe + EL_GRU_S8_PAD16(in) / 2;
@@ -381,49 +389,49 @@ void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t 
     el_gru_widen(x, in, xe);
     el_gru_widen(h, units, he);
 #endif
-    const int8_t *wx = p->w_x, *wh = p->w_h;
-    const el_gru_row_t *rx = p->rows, *rh = p->rows + 3 * u4;
-    int8_t f[24];   /* a block's FC outputs: zx rx nx, zh rh nh (4 units each) */
+    const int8_t *w = p->w;
+    const el_gru_row_t *r = p->rows;
+    int8_t f[24];   /* a block's FC outputs: zx zh rx rh nx nh (4 units each) */
     if (p->reset_after) {
-        for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 12) {
-            for (int32_t g = 0; g < 3; ++g, wx += gx, wh += gh) {
-                el_gru_group(wx, rx + 4 * g, x, xe, in, cx, f + 4 * g);
-                el_gru_group(wh, rh + 4 * g, h, he, units, ch, f + 12 + 4 * g);
+        for (int32_t u0 = 0; u0 < units; u0 += 4) {
+            for (int8_t *o = f; o != f + 24; o += 8, r += 8) {
+                w = el_gru_group(w, r, x, xe, in, cx, o);
+                w = el_gru_group(w, r + 4, h, he, units, ch, o + 4);
             }
             const int32_t lanes = units - u0 < 4 ? units - u0 : 4;
             for (int32_t l = 0; l < lanes; ++l) {
-                const int8_t *a = f + l, *b = f + 12 + l;
-                const int32_t z = EL_GRU_ADD(p, add_z, a[0], b[0]);
-                const int32_t r = EL_GRU_ADD(p, add_r, a[4], b[4]);
-                const int32_t rnh = EL_GRU_MUL(p, mul_r, r, b[8]);
-                const int32_t n = EL_GRU_ADD(p, add_n, a[8], rnh);
+                const int8_t *a = f + l;
+                const int32_t z = EL_GRU_ADD(p, add_z, a[0], a[4]);
+                const int32_t rg = EL_GRU_ADD(p, add_r, a[8], a[12]);
+                const int32_t rnh = EL_GRU_MUL(p, mul_r, rg, a[20]);
+                const int32_t n = EL_GRU_ADD(p, add_n, a[16], rnh);
                 h_out[u0 + l] = (int8_t)el_gru_update(p, n, z, h[u0 + l]);
             }
         }
         return;
     }
     /* reset_after = 0: q = MUL(r, h) for every unit first; the candidate's recurrent FC reads all of q */
-    for (int32_t u0 = 0; u0 < units; u0 += 4, rx += 12, rh += 8) {
-        for (int32_t g = 0; g < 3; ++g, wx += gx) {
-            el_gru_group(wx, rx + 4 * g, x, xe, in, cx, f + 4 * g);
+    for (int32_t u0 = 0; u0 < units; u0 += 4) {
+        for (int8_t *o = f; o != f + 16; o += 8, r += 8) {
+            w = el_gru_group(w, r, x, xe, in, cx, o);
+            w = el_gru_group(w, r + 4, h, he, units, ch, o + 4);
         }
-        for (int32_t g = 0; g < 2; ++g, wh += gh) {
-            el_gru_group(wh, rh + 4 * g, h, he, units, ch, f + 12 + 4 * g);
-        }
+        w = el_gru_group(w, r, x, xe, in, cx, f + 16);
+        r += 4;
         const int32_t lanes = units - u0 < 4 ? units - u0 : 4;
         for (int32_t l = 0; l < lanes; ++l) {
-            const int8_t *a = f + l, *b = f + 12 + l;
-            zb[u0 + l] = (int8_t)EL_GRU_ADD(p, add_z, a[0], b[0]);
-            const int32_t r = EL_GRU_ADD(p, add_r, a[4], b[4]);
-            q[u0 + l] = (int8_t)EL_GRU_MUL(p, mul_r, r, h[u0 + l]);
-            nxb[u0 + l] = a[8];
+            const int8_t *a = f + l;
+            zb[u0 + l] = (int8_t)EL_GRU_ADD(p, add_z, a[0], a[4]);
+            const int32_t rg = EL_GRU_ADD(p, add_r, a[8], a[12]);
+            q[u0 + l] = (int8_t)EL_GRU_MUL(p, mul_r, rg, h[u0 + l]);
+            nxb[u0 + l] = a[16];
         }
     }
 #if defined(EL_GRU_DSP)
     el_gru_widen(q, units, he);
 #endif
-    for (int32_t u0 = 0; u0 < units; u0 += 4, wh += gh, rh += 4) {
-        el_gru_group(wh, rh, q, he, units, ch, f);
+    for (int32_t u0 = 0; u0 < units; u0 += 4, r += 4) {
+        w = el_gru_group(w, r, q, he, units, ch, f);
         const int32_t lanes = units - u0 < 4 ? units - u0 : 4;
         for (int32_t l = 0; l < lanes; ++l) {
             const int32_t n = EL_GRU_ADD(p, add_n, nxb[u0 + l], f[l]);
