@@ -272,7 +272,18 @@ EL_GRU_INLINE const int8_t *el_gru_dot4(int32_t *v, const int8_t *w8, const int8
 
 #else /* plain C */
 
+#if defined(__ARM_ARCH_6M__)
+/* Cortex-M0+: LDRSB takes only a register offset (MOVS + LDRSB per byte); one LDR per row word and
+ * the bytes by shifts instead (the groups are word aligned) */
+#define EL_GRU_ROW4(acc, wr)                                                                           \
+    do {                                                                                               \
+        const uint32_t w_ = *(const uint32_t *)(const void *)(wr);                                     \
+        acc += x0 * (int8_t)w_ + x1 * ((int32_t)(w_ << 16) >> 24) + x2 * ((int32_t)(w_ << 8) >> 24) + \
+               x3 * ((int32_t)w_ >> 24);                                                               \
+    } while (0)
+#else
 #define EL_GRU_ROW4(acc, wr) (acc += x0 * (wr)[0] + x1 * (wr)[1] + x2 * (wr)[2] + x3 * (wr)[3])
+#endif
 
 /* v[0..3] += 2 x the 4 rows of a group (chunks chunks of 4 columns from w) times x[cols]; returns w
  * past the group */
