@@ -20,8 +20,12 @@ rearranged so the kernel does less per unit while computing the same integers:
   a 256-entry int32 table (1 KB of flash; 10 per layer); LOGISTIC/TANH tables (TFLite Micro's
   own kernel run on all 256 inputs) are composed into the tables that read their outputs;
 * input zero points are folded into the FC biases, and the weights are re-laid out for the SIMD
-  loops (:func:`grouped`): the FC rows unit by unit (z r n), in groups of 4 rows interleaved per
-  4 columns, so one pass over x (or h) feeds 4 rows.
+  loops: the units in blocks of 4 (padded with zero rows), per block one group of 4 rows per FC
+  (the FC's rows of the block's 4 units, interleaved per 4 columns, :func:`grouped`), all groups in
+  one array in the order the kernel reads them (:func:`group_order`), each group's bias and
+  requantization beside it (``el_gru_row_t``, 4 records per group: one VLD4 gives each field of the
+  4 rows in one vector). One pass over x (or h) feeds 4 rows, and a group's 4 sums are one gate of
+  4 units: the MVE path finishes the FCs and the elementwise ops of 4 units in vector lanes.
 
 :meth:`GruS8.reference` runs the kernel's arithmetic in numpy.
 """
