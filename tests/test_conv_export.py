@@ -164,3 +164,51 @@ def test_cnn_lstm_on_qemu_cortex_m4_is_bit_exact(conv_exports):
     # conv (16 x 16 steps x 5 taps x 3 in), LSTM (8 steps x 4 gates x 16 x (16 + 16)), Dense (16 x 4)
     assert r["macs_per_inference"] == info["macs"]["per_run"] == 16 * 16 * 5 * 3 + 8 * 4 * 16 * 32 + 16 * 4
     assert {"conv_s8", "maxpool_s8"} <= set(r["flash_bytes"]["kernels"])
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["requantize", "same_scale"])
+def test_mean_s8_kernel_matches_tflm(same, conv_exports, tmp_path):
+    """mean_s8 on the export's MEAN op, and on that op with the input's scale and zero point on its output:
+    TFLite Micro then still requantizes (QuantizedMeanOrSum), it does not take the truncated plain mean."""
+    import subprocess
+
+    from tflite_micro import runtime
+
+    from edgelstm.export.graph import one_op_model, read_graph
+    from edgelstm.export.quantparams import mean_params
+    from edgelstm.export.toolchain import RUNTIME
+
+    g = read_graph((conv_exports["same_gavg"] / "hx.tflite").read_bytes())
+    op = next(o for o in g.ops if o.kind == "MEAN")
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    scale, zp = (x.q_scale, x.q_zero_point) if same else (y.q_scale, y.q_zero_point)
+    if same:
+        q = g.model.subgraphs[0].tensors[op.outputs[0]].quantization
+        q.scale, q.zeroPoint = np.array([scale], np.float32), np.array([zp], np.int64)
+    it = runtime.Interpreter.from_bytes(one_op_model(g, op))
+    (_, steps, ch), n = x.shape, 40
+    xs = np.random.default_rng(5).integers(-128, 128, size=(n, 1, steps, ch)).astype(np.int8)
+    want = []
+    for v in xs:
+        it.set_input(v, 0)
+        it.invoke()
+        want.append(np.asarray(it.get_output(0)).reshape(-1))
+    p = mean_params(x.q_scale, x.q_zero_point, scale, zp, steps)
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\n#include "edgelstm.h"\n'
+                    f"static const int8_t xs[{xs.size}] = {{{', '.join(map(str, xs.reshape(-1)))}}};\n"
+                    "int main(void)\n{\n"
+                    f"    const el_mean_s8_t p = {{ 1, {steps}, {ch}, {p['input_zero_point']}, {p['multiplier']}, "
+                    f"{p['shift']}, {p['output_offset']} }};\n"
+                    f"    int8_t y[{ch}];\n    for (int k = 0; k < {n}; ++k) {{\n"
+                    f"        mean_s8(&p, xs + k * {steps * ch}, y);\n"
+                    f"        for (int c = 0; c < {ch}; ++c) printf(\"%d \", y[c]);\n    }}\n    return 0;\n}}\n")
+    exe = tmp_path / "mean"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME / 'include'}", str(main),
+                    str(RUNTIME / "src" / "mean_s8.c"), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split(), np.int64)
+    want = np.concatenate(want).astype(np.int64)
+    assert got.shape == want.shape == (n * ch,) and np.array_equal(got, want), int((got != want).sum())
+    if same:  # the truncated plain mean differs from TFLite Micro on these inputs
+        plain = np.trunc(xs.reshape(n, steps, ch).astype(np.int64).sum(axis=1) / steps).astype(np.int64).reshape(-1)
+        assert not np.array_equal(plain, want)

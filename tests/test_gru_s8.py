@@ -160,7 +160,7 @@ static long bad = 0, n = 0;
 static void one(int32_t acc, int32_t mult, int32_t shift, int32_t zp)
 {
     const int32_t rsh = -shift;
-    const el_gru_rq_t q = { mult, (1 << (rsh - 1)) + zp * (1 << rsh), rsh };
+    const el_gru_rq_t q = { mult, (1 << (rsh - 1)) + zp * (1 << rsh), rsh, 24 - rsh };
     const int32_t want = el_clamp_s32(el_requantize(acc, mult, shift) + zp, -128, 127);
     ++n;
     if (el_gru_requantize(2 * acc, &q) != want && bad++ < 5) {

@@ -140,6 +140,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
+            "calls": gen.calls,
             "validation_vs_keras": art.get("metrics", {}),
             "verdict": art.get("verdict", {}),
         }

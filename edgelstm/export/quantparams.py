@@ -150,18 +150,13 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, outpu
 
 def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
                 count: int) -> dict[str, int]:
-    """int8 MEAN (TFLite Micro's EvalIntegerMean). With the same float32 scale and zero point in and
-    out, TFLM takes the plain integer mean: the sum of the raw values divided by count, truncated
-    towards zero (requantize 0). Otherwise (QuantizedMeanOrSum) the multiplier of
-    input_scale / output_scale (QuantizeMultiplier in double) absorbs 1/count: with
-    s = min(floor(log2(count)), 32, 31 + shift), multiplier' = (multiplier << s) // count and
-    shift' = shift - s; the output is requant(sum - input_zero_point * count) + output_zero_point."""
-    same = (np.float32(input_scale) == np.float32(output_scale)) and int(input_zero_point) == int(output_zero_point)
-    if same:
-        return {"requantize": 0, "input_zero_point": int(input_zero_point), "multiplier": 0, "shift": 0,
-                "output_offset": int(output_zero_point)}
+    """int8 MEAN as TFLite Micro computes it for our shapes (QuantizedMeanOrSum), whatever the scales: also
+    with the same scale and zero point in and out (checked against the interpreter: not the truncated plain
+    mean). The multiplier of input_scale / output_scale (QuantizeMultiplier in double) absorbs 1/count:
+    with s = min(floor(log2(count)), 32, 31 + shift), multiplier' = (multiplier << s) // count and
+    shift' = shift - s; the output is clamp(requant(sum - input_zero_point * count) + output_zero_point)."""
     m, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
     s = min(count.bit_length() - 1, 32, 31 + shift)  # 63 - CountLeadingZeros(count), clamped
     m, shift = (m << s) // count, shift - s  # int64 division of non-negative values: floor = truncation
-    return {"requantize": 1, "input_zero_point": int(input_zero_point), "multiplier": int(m), "shift": int(shift),
+    return {"input_zero_point": int(input_zero_point), "multiplier": int(m), "shift": int(shift),
             "output_offset": int(output_zero_point)}

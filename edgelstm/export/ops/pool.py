@@ -106,11 +106,9 @@ def mean_s8(ctx: Context, op: Op) -> Emitted:
     outer, reduced, inner = _mean_shape(ctx, op)
     p = mean_params(x.q_scale, x.q_zero_point, y.q_scale, y.q_zero_point, reduced)
     name = ctx.op_name(op)
-    how = ("same scale and zero point in and out: truncated mean of the raw values" if not p["requantize"] else
-           f"scale {x.q_scale:.6g} zp {x.q_zero_point} -> {y.q_scale:.6g} zp {y.q_zero_point}, 1/{reduced} folded "
-           "into the multiplier")
-    defs = (f"/* MEAN over {reduced} steps: {how} */\n"
-            f"static const el_mean_s8_t {name} = {{ {outer}, {reduced}, {inner}, {p['requantize']}, "
+    defs = (f"/* MEAN over {reduced} steps: scale {x.q_scale:.6g} zp {x.q_zero_point} -> {y.q_scale:.6g} zp "
+            f"{y.q_zero_point}, 1/{reduced} folded into the multiplier (Q0.31) and shift */\n"
+            f"static const el_mean_s8_t {name} = {{ {outer}, {reduced}, {inner}, "
             f"{p['input_zero_point']}, {p['multiplier']}, {p['shift']}, {p['output_offset']} }};\n")
     return Emitted.of(defs, call("mean_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 

@@ -162,13 +162,12 @@ typedef struct {
 void maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
 void avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
 
-/* MEAN over the middle axis of x[outer][reduced][inner] (GlobalAveragePooling1D: reduced = time).
- * requantize 0 (same scale and zero point in and out): y = int32 sum of raw values / reduced,
- * truncated. requantize 1: y = requant(sum - input_zero_point * reduced) + output_offset, clamped
- * to int8, with multiplier/shift = input_scale / output_scale / reduced (TFLite Micro's folding). */
+/* MEAN over the middle axis of x[outer][reduced][inner] (GlobalAveragePooling1D: reduced = time), as
+ * TFLite Micro's QuantizedMeanOrSum (also when scale and zero point match in and out): y = clamp(requant(
+ * sum - input_zero_point * reduced) + output_offset) to int8, with multiplier (Q0.31) and shift holding
+ * input_scale / output_scale / reduced (TFLite Micro's folding). */
 typedef struct {
     int32_t outer, reduced, inner;
-    int32_t requantize;
     int32_t input_zero_point;
     int32_t multiplier, shift;
     int32_t output_offset;

@@ -1,9 +1,8 @@
 /* edgelstm runtime: MEAN over the middle axis (GlobalAveragePooling1D: x[outer][reduced][inner]
- * -> y[outer][inner]), int8, as TFLite Micro's EvalIntegerMean.
- * The raw values are summed in int32. Same scale and zero point in and out (requantize 0): y is
- * sum / reduced, truncated towards zero. Otherwise y = clamp(requant(sum - zero_point * reduced)
- * + output_offset) to [-128, 127], where multiplier and shift hold s_x / s_y with 1/reduced
- * folded in (see quantparams.mean_params). */
+ * -> y[outer][inner]), int8, as TFLite Micro's QuantizedMeanOrSum: the raw values summed in int32,
+ * y = clamp(requant(sum - zero_point * reduced) + output_offset) to [-128, 127], where multiplier
+ * (Q0.31) and shift hold s_x / s_y with 1/reduced folded in (see quantparams.mean_params). TFLite
+ * Micro takes this path also when scale and zero point match in and out (no truncated plain mean). */
 #include "edgelstm.h"
 
 void mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y)
@@ -14,10 +13,6 @@ void mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y)
             int32_t sum = 0;
             for (int32_t r = 0; r < reduced; ++r) {
                 sum += x[r * inner + c];
-            }
-            if (!p->requantize) {
-                y[c] = (int8_t)(sum / reduced);
-                continue;
             }
             const int32_t out = el_requantize(sum - p->input_zero_point * reduced, p->multiplier, p->shift)
                                 + p->output_offset;
