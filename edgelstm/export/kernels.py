@@ -66,6 +66,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("logistic_f32", "float32", "", ""),
     _k("tanh_f32", "float32", "", ""),
     _k("add_f32", "float32", "", ""),
+    _k("clamp_f32", "float32", "", ""),
     _k("sub_f32", "float32", "", ""),
     _k("mul_f32", "float32", "", ""),
     _k("lstm_step_s8", "int8", "int8", "el_lstm_s8_t", "el_lstm_s8.h", depends=("sigmoid_s16",), impls=_SIMD),

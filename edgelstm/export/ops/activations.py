@@ -1,5 +1,6 @@
-"""LOGISTIC and TANH. int8: a 256-entry table filled by running TFLite Micro's own kernel on
-every int8 input (exact by construction); float32: expf/tanhf."""
+"""LOGISTIC and TANH (and a RELU/RELU6 the converter could not fuse into the op before it, such as
+after the int16 LSTM cell's QUANTIZE). int8: a 256-entry table filled by running TFLite Micro's
+own kernel on every int8 input (exact by construction); float32: expf/tanhf."""
 from __future__ import annotations
 
 import numpy as np
@@ -51,6 +52,16 @@ def logistic_s8(ctx: Context, op) -> Emitted:
 @handler("TANH", "int8")
 def tanh_s8(ctx: Context, op) -> Emitted:
     return _lut(ctx, op, "tanh")
+
+
+@handler("RELU", "int8")
+def relu_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "relu (requantized)")
+
+
+@handler("RELU6", "int8")
+def relu6_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "relu6 (requantized)")
 
 
 @handler("LOGISTIC", "float32")

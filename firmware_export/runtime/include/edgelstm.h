@@ -193,6 +193,7 @@ void fc_f32(const el_fc_f32_t *p, const float *x, float *y);
 void add_f32(int32_t size, const float *a, const float *b, float *y);
 void sub_f32(int32_t size, const float *a, const float *b, float *y);
 void mul_f32(int32_t size, const float *a, const float *b, float *y);
+void clamp_f32(int32_t size, float lo, float hi, float *y); /* a fused RELU/RELU6/RELU_N1_TO_1, in place */
 void logistic_f32(int32_t size, const float *x, float *y);
 void tanh_f32(int32_t size, const float *x, float *y);
 void softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
