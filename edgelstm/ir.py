@@ -10,6 +10,9 @@ Keras weight layout (kept as is, gate blocks along the last axis):
   LSTM  kernel (in, 4u), recurrent (u, 4u), bias (4u,)        gates i, f, c, o
   GRU   kernel (in, 3u), recurrent (u, 3u), bias (3u,) or      gates z, r, h
         (2, 3u) when reset_after (row 0 input bias, row 1 recurrent bias)
+  SimpleRNN ("rnn") kernel (in, u), recurrent (u, u), bias (u,)  one gate: h = act(x W + h U + b)
+
+What each kind of layer does in each stage lives in edgelstm/layers/ (one module per kind).
 """
 from __future__ import annotations
 
@@ -19,17 +22,19 @@ from typing import Literal, Union
 
 import numpy as np
 
-CellKind = Literal["lstm", "gru"]
+CellKind = Literal["lstm", "gru", "rnn"]
 
 #: Gate names per cell, in Keras kernel block order.
 GATES: dict[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "cell", "output"),
+    "rnn": ("hidden",),
     "gru": ("update", "reset", "candidate"),
 }
 
 #: Short gate symbols used in generated C and reports.
 GATE_SYMBOLS: dict[str, tuple[str, ...]] = {
     "lstm": ("i", "f", "g", "o"),
+    "rnn": ("h",),
     "gru": ("z", "r", "n"),
 }
 
@@ -59,6 +64,8 @@ class RecurrentLayer:
     bias: np.ndarray
     go_backwards: bool = False
     reset_after: bool = True  # GRU only
+    activation: str = "tanh"  # the candidate/cell/output activation (SimpleRNN: its one): tanh or relu
+    recurrent_activation: str = "sigmoid"  # LSTM/GRU gates: sigmoid or hard_sigmoid
 
     type: str = field(init=False, default="recurrent")
 
@@ -147,7 +154,92 @@ class DenseLayer:
         return int(self.kernel.size + self.bias.size)
 
 
-Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer]
+@dataclass(frozen=True, eq=False)
+class Conv1DLayer:
+    """Conv1D (BatchNormalization after it folded in): y[t] = act(sum_j x[t*s + j*d - pad] W[j] + b)."""
+
+    name: str
+    filters: int
+    input_size: int
+    kernel_size: int
+    strides: int
+    dilation: int
+    padding: Literal["valid", "same"]
+    activation: str  # linear or relu
+    kernel: np.ndarray  # (kernel_size, input_size, filters)
+    bias: np.ndarray  # (filters,)
+
+    type: str = field(init=False, default="conv1d")
+
+    @property
+    def units(self) -> int:
+        return self.filters
+
+    @property
+    def output_size(self) -> int:
+        return self.filters
+
+    @property
+    def params(self) -> int:
+        return int(self.kernel.size + self.bias.size)
+
+    def taps(self, seq_len: int) -> list[list[int]]:
+        """Per output step, the input step each kernel tap reads (-1: zero padding)."""
+        return window_taps(seq_len, self.kernel_size, self.strides, self.dilation, self.padding)
+
+
+@dataclass(frozen=True, eq=False)
+class Pool1DLayer:
+    """MaxPooling1D / AveragePooling1D over time; global=True: over the whole sequence (GlobalMax/AveragePooling1D)."""
+
+    name: str
+    input_size: int
+    mode: Literal["max", "avg"]
+    pool_size: int
+    strides: int
+    padding: Literal["valid", "same"]
+    global_: bool = False
+
+    type: str = field(init=False, default="pool1d")
+
+    @property
+    def units(self) -> int:
+        return self.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size
+
+    @property
+    def params(self) -> int:
+        return 0
+
+    @property
+    def return_sequences(self) -> bool:
+        return not self.global_
+
+    def taps(self, seq_len: int) -> list[list[int]]:
+        if self.global_:
+            return [list(range(seq_len))]
+        return window_taps(seq_len, self.pool_size, self.strides, 1, self.padding)
+
+
+def window_taps(seq_len: int, size: int, stride: int, dilation: int, padding: str) -> list[list[int]]:
+    """Keras 'valid'/'same' windows over time: per output step the input steps read, -1 for padding."""
+    span = dilation * (size - 1) + 1
+    if padding == "valid":
+        n_out, left = (seq_len - span) // stride + 1, 0
+    else:
+        n_out = -(-seq_len // stride)
+        left = max((n_out - 1) * stride + span - seq_len, 0) // 2
+    out = []
+    for t in range(max(n_out, 0)):
+        taps = [t * stride + j * dilation - left for j in range(size)]
+        out.append([i if 0 <= i < seq_len else -1 for i in taps])
+    return out
+
+
+Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, Pool1DLayer]
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,17 +262,56 @@ class ModelDesc:
         """True when the model returns one output per timestep."""
         seq = True
         for layer in self.layers:
-            if isinstance(layer, (RecurrentLayer, BidirectionalLayer)):
-                seq = layer.return_sequences
+            seq = getattr(layer, "return_sequences", seq)
         return seq
 
     @property
     def recurrent_layers(self) -> list[Union[RecurrentLayer, BidirectionalLayer]]:
-        return [l for l in self.layers if not isinstance(l, DenseLayer)]
+        return [l for l in self.layers if isinstance(l, (RecurrentLayer, BidirectionalLayer))]
 
     @property
     def cells(self) -> set[str]:
         return {l.cell for l in self.recurrent_layers}
+
+    @property
+    def directions(self) -> list[RecurrentLayer]:
+        """Every recurrent direction: a layer, or both directions of a Bidirectional."""
+        out: list[RecurrentLayer] = []
+        for layer in self.recurrent_layers:
+            out += [layer.forward, layer.backward] if isinstance(layer, BidirectionalLayer) else [layer]
+        return out
+
+    @property
+    def streamable(self) -> bool:
+        """Whether the model can run one timestep at a time, in time order, carrying state.
+
+        A Bidirectional layer needs the whole window; so does a go_backwards layer, which
+        processes the window from its last step (streaming it forward computes another model).
+        Convolution and pooling front ends run over the whole window too (no ring buffers yet)."""
+        return not self.stream_blocker
+
+    @property
+    def stream_blocker(self) -> str:
+        """Why the model cannot stream ("" when it can): what needs the whole window."""
+        windowed = [l for l in self.layers if l.type in ("conv1d", "pool1d")]
+        if windowed:
+            names = ", ".join(sorted({l.type for l in windowed}))
+            return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs; edgelstm keeps no ring "
+                    "buffer of past inputs yet)")
+        if self.has_bidirectional:
+            return "Bidirectional layers"
+        if any(d.go_backwards for d in self.directions):
+            return "go_backwards layers (they start at the last step)"
+        return ""
+
+    def seq_lens(self) -> list[int]:
+        """The number of timesteps entering each layer (convolutions and pooling shorten the sequence)."""
+        out, t = [], self.seq_len
+        for l in self.layers:
+            out.append(t)
+            if l.type in ("conv1d", "pool1d"):
+                t = len(l.taps(t))
+        return out
 
     @property
     def has_bidirectional(self) -> bool:
@@ -199,16 +330,26 @@ class ModelDesc:
         for l in self.layers:
             d: dict = {"name": l.name, "type": l.type, "input_size": l.input_size,
                        "output_size": l.output_size, "params": l.params}
-            if isinstance(l, (RecurrentLayer, BidirectionalLayer)):
-                d.update(cell=l.cell, units=l.units, return_sequences=l.return_sequences)
-                rl = l if isinstance(l, RecurrentLayer) else l.forward
-                if rl.cell == "gru":
-                    d["reset_after"] = rl.reset_after
-                if isinstance(l, BidirectionalLayer):
-                    d["merge_mode"] = l.merge_mode
-            else:
-                d.update(units=l.units, activation=l.activation, time_distributed=l.time_distributed)
+            d.update(_options(l))
+            if isinstance(l, BidirectionalLayer):
+                d.update({k: v for k, v in _options(l.forward).items() if k not in ("name", "go_backwards")})
+                d["units"] = l.units
+            elif hasattr(l, "units"):
+                d["units"] = l.units
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "gru":
+                d.pop("reset_after", None)
+            if isinstance(l, (RecurrentLayer, BidirectionalLayer)):  # the defaults are not repeated
+                if l.cell != "rnn" and d.get("activation") == "tanh":
+                    d.pop("activation", None)
+                if l.cell == "rnn" or d.get("recurrent_activation") == "sigmoid":
+                    d.pop("recurrent_activation", None)
             out.append(d)
         return {"name": self.name, "seq_len": self.seq_len, "input_size": self.input_size,
                 "output_size": self.output_size, "output_is_sequence": self.output_is_sequence,
                 "params": self.params, "layers": out}
+
+
+def _options(layer: object) -> dict:
+    """A layer's scalar options (no weights), by field name."""
+    return {f.name.rstrip("_"): getattr(layer, f.name) for f in dataclasses.fields(layer)  # type: ignore[arg-type]
+            if isinstance(getattr(layer, f.name), (bool, int, float, str)) and f.name not in ("name", "type")}

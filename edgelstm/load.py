@@ -6,6 +6,7 @@ do not model (or a non-linear topology) is caught here, not in a converter.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,10 +19,13 @@ import numpy as np
 
 from . import reference
 from .errors import ModelError
-from .ir import (DENSE_ACTIVATIONS, BidirectionalLayer, DenseLayer, Layer, ModelDesc,
-                 RecurrentLayer)
+from .ir import Layer, ModelDesc
+from .layers import for_keras
+from .layers.folding import FOLD_CLASSES, fold
 
-SUPPORTED_LAYERS = ("LSTM", "GRU", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout", "InputLayer")
+SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
+                    "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+                    "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -85,63 +89,13 @@ def _load_keras_file(path: Path) -> tuple[Any, str]:
     return model, flavour
 
 
-def _cfg(layer: Any) -> dict:
-    return layer.get_config()
+@dataclass(frozen=True)
+class _Where:
+    """ParseContext of edgelstm.layers: where a Keras layer sits in the chain."""
 
-
-def _activation_name(act: Any) -> str:
-    if isinstance(act, dict):  # Keras 3 may serialise activations as dicts
-        act = act.get("config", {}).get("name", act.get("class_name", ""))
-    return str(act).lower()
-
-
-def _rnn(layer: Any, index: int, input_size: int, backwards: bool | None = None) -> RecurrentLayer:
-    kind = type(layer).__name__
-    cfg = _cfg(layer)
-    cell = "lstm" if kind == "LSTM" else "gru"
-    act, rec_act = _activation_name(cfg.get("activation")), _activation_name(cfg.get("recurrent_activation"))
-    if act != "tanh" or rec_act != "sigmoid":
-        raise ModelError(f"layer {index} '{layer.name}' ({kind}) uses activation={act}, recurrent_activation={rec_act}; "
-                         "only tanh/sigmoid are supported (the int8 kernels of TFLite Micro require them)")
-    if cfg.get("return_state"):
-        raise ModelError(f"layer {index} '{layer.name}' ({kind}) has return_state=True; build the model without it "
-                         "(edgelstm carries state itself in the stateful variant)")
-    if cfg.get("time_major"):
-        raise ModelError(f"layer {index} '{layer.name}' ({kind}) is time_major; use batch-major input")
-    weights = layer.get_weights()
-    units = int(cfg["units"])
-    g = 4 if cell == "lstm" else 3
-    kernel, rec = weights[0], weights[1]
-    reset_after = bool(cfg.get("reset_after", True)) if cell == "gru" else True
-    if cfg.get("use_bias", True):
-        bias = weights[2]
-    else:
-        bias = np.zeros((2, g * units) if (cell == "gru" and reset_after) else (g * units,), np.float32)
-    if kernel.shape != (input_size, g * units):
-        raise ModelError(f"layer {index} '{layer.name}' kernel has shape {kernel.shape}, expected "
-                         f"{(input_size, g * units)}; the model is not a linear chain of supported layers")
-    return RecurrentLayer(
-        name=layer.name, cell=cell, units=units, input_size=input_size,
-        return_sequences=bool(cfg.get("return_sequences", False)),
-        kernel=np.asarray(kernel, np.float32), recurrent_kernel=np.asarray(rec, np.float32),
-        bias=np.asarray(bias, np.float32),
-        go_backwards=bool(cfg.get("go_backwards", False)) if backwards is None else backwards,
-        reset_after=reset_after)
-
-
-def _dense(layer: Any, index: int, input_size: int, time_distributed: bool) -> DenseLayer:
-    cfg = _cfg(layer)
-    act = _activation_name(cfg.get("activation", "linear"))
-    if act not in DENSE_ACTIVATIONS:
-        raise ModelError(f"layer {index} '{layer.name}' (Dense) has activation '{act}'; supported: "
-                         f"{', '.join(DENSE_ACTIVATIONS)}")
-    w = layer.get_weights()
-    kernel = np.asarray(w[0], np.float32)
-    bias = np.asarray(w[1], np.float32) if cfg.get("use_bias", True) else np.zeros(kernel.shape[1], np.float32)
-    if kernel.shape[0] != input_size:
-        raise ModelError(f"layer {index} '{layer.name}' (Dense) takes {kernel.shape[0]} inputs but receives "
-                         f"{input_size}; the model is not a linear chain of supported layers")
-    return DenseLayer(layer.name, int(cfg["units"]), input_size, act, kernel, bias, time_distributed)
+    index: int
+    input_size: int
+    is_seq: bool
 
 
 def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: int | None = None) -> ModelDesc:
@@ -164,47 +118,39 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
     layers: list[Layer] = []
     size, is_seq = int(f), True
     for index, layer in enumerate(model.layers):
-        kind = type(layer).__name__
-        if kind in _IGNORED:
+        cls = type(layer).__name__
+        if cls in _IGNORED:
             continue
-        if kind in ("LSTM", "GRU"):
-            rl = _rnn(layer, index, size)
-            layers.append(rl)
-            size, is_seq = rl.units, rl.return_sequences
-        elif kind == "Bidirectional":
-            inner = type(layer.forward_layer).__name__
-            if inner not in ("LSTM", "GRU"):
-                raise ModelError(f"layer {index} '{layer.name}' is Bidirectional({inner}); only LSTM and GRU are supported")
-            merge = _cfg(layer).get("merge_mode", "concat")
-            if merge not in ("concat", "sum", "mul", "ave"):
-                raise ModelError(f"layer {index} '{layer.name}' has merge_mode={merge}; use concat, sum, mul or ave")
-            fw = _rnn(layer.forward_layer, index, size, backwards=False)
-            bw = _rnn(layer.backward_layer, index, size, backwards=True)
-            bl = BidirectionalLayer(layer.name, fw, bw, merge)
-            layers.append(bl)
-            size, is_seq = bl.output_size, bl.return_sequences
-        elif kind == "Dense":
-            d = _dense(layer, index, size, time_distributed=is_seq)
-            layers.append(d)
-            size = d.units
-        elif kind == "TimeDistributed" and type(layer.layer).__name__ == "Dense":
-            d = _dense(layer.layer, index, size, time_distributed=True)
-            layers.append(d)
-            size = d.units
-        else:
-            raise ModelError(f"layer {index} '{layer.name}' is {kind}, which edgelstm does not support; "
+        if cls in FOLD_CLASSES:
+            previous = layers.pop() if layers else None
+            layers += fold(_Where(index, size, is_seq), layer, previous)
+            continue
+        kind = for_keras(cls)
+        if kind is None:
+            raise ModelError(f"layer {index} '{layer.name}' is {cls}, which edgelstm does not support; "
                              f"supported layers: {', '.join(SUPPORTED_LAYERS)}")
-    if not any(isinstance(l, (RecurrentLayer, BidirectionalLayer)) for l in layers):
-        raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models")
+        parsed = kind.parse(_Where(index, size, is_seq), layer)
+        layers.append(parsed)
+        size, is_seq = parsed.output_size, getattr(parsed, "return_sequences", is_seq)
+    if not any(l.type in ("recurrent", "bidirectional") for l in layers):
+        raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models (LSTM, GRU, SimpleRNN)")
     for l in layers:
-        arrays = [l.kernel, l.bias] if isinstance(l, DenseLayer) else (
-            [l.kernel, l.recurrent_kernel, l.bias] if isinstance(l, RecurrentLayer) else
-            [l.forward.kernel, l.forward.recurrent_kernel, l.forward.bias,
-             l.backward.kernel, l.backward.recurrent_kernel, l.backward.bias])
-        if not all(np.isfinite(a).all() for a in arrays):
+        if not all(np.isfinite(a).all() for a in _arrays(l)):
             raise ModelError(f"layer '{l.name}' has NaN or Inf weights; retrain or fix the model before converting")
     return ModelDesc(name=name, seq_len=int(t), input_size=int(f), layers=tuple(layers), source=source,
                      keras_flavour=flavour)  # type: ignore[arg-type]
+
+
+def _arrays(layer: Any) -> list[np.ndarray]:
+    """Every weight array of an IR layer (nested directions included)."""
+    out: list[np.ndarray] = []
+    for f in dataclasses.fields(layer):
+        v = getattr(layer, f.name)
+        if isinstance(v, np.ndarray):
+            out.append(v)
+        elif dataclasses.is_dataclass(v):
+            out += _arrays(v)
+    return out
 
 
 def _check_against_keras(loaded: LoadedModel) -> None:
@@ -220,8 +166,8 @@ def _check_against_keras(loaded: LoadedModel) -> None:
                          "Input -> LSTM/GRU/Bidirectional -> Dense")
 
 
-SPEC_KINDS = ("lstm", "gru", "gru_v1", "bilstm", "bigru", "dense")
-SPEC_SYNTAX = ("lstm:16,dense:4@T/F (layers lstm, gru, gru_v1, bilstm, bigru or dense with 1..{units} units, "
+SPEC_KINDS = ("lstm", "gru", "gru_v1", "rnn", "bilstm", "bigru", "dense")
+SPEC_SYNTAX = ("lstm:16,dense:4@T/F (layers lstm, gru, gru_v1, rnn, bilstm, bigru or dense with 1..{units} units, "
                "'+seq' to keep the sequence; T timesteps 1..{t}, F features 1..{f}; default @100/6)")
 MAX_SPEC_UNITS = 4096
 MAX_SPEC_SEQ_LEN = 100_000
@@ -286,7 +232,7 @@ def parse_spec(text: str) -> Spec:
     head, at, tail = text.partition("@")
     layers = tuple(_spec_layer(tok, text) for tok in head.split(","))
     if not any(kind != "dense" for kind, _, _ in layers):
-        raise _spec_error(text, "it has no lstm or gru layer")
+        raise _spec_error(text, "it has no recurrent (lstm, gru, rnn) layer")
     if not at:
         return Spec(layers, 100, 6)
     t, slash, f = tail.partition("/")
@@ -309,11 +255,11 @@ def build_spec(spec: str, seed: int = 0) -> Any:
             layers.append(keras.layers.Dense(units, name=f"dense_{i}"))
             continue
         rs = keep_seq or i != rnn_idx[-1]
-        base = {"lstm": "lstm", "bilstm": "lstm", "gru": "gru", "bigru": "gru", "gru_v1": "gru"}[kind]
+        base = {"lstm": "lstm", "bilstm": "lstm", "gru": "gru", "bigru": "gru", "gru_v1": "gru", "rnn": "rnn"}[kind]
         opts: dict[str, Any] = {"return_sequences": rs}
         if kind == "gru_v1":
             opts["reset_after"] = False
-        cls = keras.layers.LSTM if base == "lstm" else keras.layers.GRU
+        cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[base]
         if kind.startswith("bi"):
             layers.append(keras.layers.Bidirectional(cls(units, **opts), name=f"bi{base}_{i}"))
         else:

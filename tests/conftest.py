@@ -6,11 +6,14 @@ copied as a user's Keras 3 .keras files and converted through the real CLI
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -87,18 +90,41 @@ def user_files(tmp_path_factory, lstm_model, gru_model):
     return files
 
 
+def shared_folder(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built once per test run. Under pytest-xdist (``make test`` runs two workers) the workers
+    share it: the first to ask builds it under a lock, the others wait and reuse it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        out = tmp_path_factory.mktemp(name)
+        build(out)
+        return out
+    root = tmp_path_factory.getbasetemp().parent / "shared"  # the run's folder, above each worker's own
+    root.mkdir(exist_ok=True)
+    out, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            build(out)
+            done.touch()
+    return out
+
+
 def _convert_all(tmp_path_factory, user_files, kind: str):
     from edgelstm.convert.api import Manifest
 
-    out = tmp_path_factory.mktemp(f"{kind}_artifacts")
-    run_cli("convert", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
-            str(user_files["val"]), "--variant", "all", "--quant", "float32,int8", "--format", "tflite,onnx",
-            "-o", str(out))
+    out = shared_folder(tmp_path_factory, f"{kind}_artifacts", lambda d: _convert_cli(user_files, kind, d))
     data = json.loads((out / "manifest.json").read_text())
     manifest = Manifest(model=data["model"], artifacts=data["artifacts"], notes=data["notes"])
     for art in manifest.artifacts:
         art["path"] = str(out / art["path"])
     return manifest
+
+
+def _convert_cli(user_files, kind: str, out: Path) -> None:
+    run_cli("convert", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
+            str(user_files["val"]), "--variant", "all", "--quant", "float32,int8", "--format", "tflite,onnx",
+            "-o", str(out))
 
 
 @pytest.fixture(scope="session")
@@ -113,10 +139,11 @@ def gru_artifacts(tmp_path_factory, user_files):
 
 
 def _export(tmp_path_factory, user_files, kind: str) -> Path:
-    out = tmp_path_factory.mktemp(f"{kind}_export") / "export"
-    run_cli("export", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
-            str(user_files["val"]), "--quant", "int8", "--target", "cortex-m4", "--build", "-o", str(out))
-    return out
+    def build(d: Path) -> None:
+        run_cli("export", str(user_files[kind]), "--calib", str(user_files["calib"]), "--validation",
+                str(user_files["val"]), "--quant", "int8", "--target", "cortex-m4", "--build", "-o", str(d / "export"))
+
+    return shared_folder(tmp_path_factory, f"{kind}_export", build) / "export"
 
 
 @pytest.fixture(scope="session")

@@ -91,10 +91,10 @@ def test_demo_export_folder(kind, request):
         for arr in ("hx_l0_lstm_w_x[", "hx_l0_lstm_w_h[", "hx_l0_lstm_bias["):
             assert arr in src, arr
         assert "4 gates i, f, g, o" in src
-    else:  # the fused GRU step interleaves the rows of z, r, n per unit the same way
-        for arr in ("hx_l0_gru_w_x[", "hx_l0_gru_w_h["):
+    else:  # the fused GRU step keeps its groups of 4 rows (one gate of 4 units) in one array, in reading order
+        for arr in ("hx_l0_gru_w[", "hx_l0_gru_rows["):
             assert arr in src, arr
-        assert "gru_step_s8(" in src
+        assert "el_gru_step_s8(" in src
     assert "malloc" not in src and "printf" not in src
     # the kernel layer: the recurrent kernel runs its DSP implementation on cortex-m4; the Dense head runs once
     info = _info(d)

@@ -75,7 +75,7 @@ def test_export_is_bit_exact_and_fused(name, exports):
     assert info["ops"].get("GRU_STEP") == len(grus)
     src = (d / "hx_model.c").read_text()
     for i in grus:
-        assert src.count(f"gru_step_s8(&hx_l{i}_gru,") == 1
+        assert src.count(f"el_gru_step_s8(&hx_l{i}_gru,") == 1
         # none of the layer's lowered ops is left: no per-gate FC, no gate ADD/SUB/MUL/LUT
         for gate in ("update", "reset", "candidate"):
             assert f"hx_l{i}_{gate}" not in src
@@ -160,7 +160,7 @@ static long bad = 0, n = 0;
 static void one(int32_t acc, int32_t mult, int32_t shift, int32_t zp)
 {
     const int32_t rsh = -shift;
-    const el_gru_rq_t q = { mult, (1 << (rsh - 1)) + zp * (1 << rsh), rsh };
+    const el_gru_rq_t q = { mult, (1 << (rsh - 1)) + zp * (1 << rsh), rsh, 24 - rsh };
     const int32_t want = el_clamp_s32(el_requantize(acc, mult, shift) + zp, -128, 127);
     ++n;
     if (el_gru_requantize(2 * acc, &q) != want && bad++ < 5) {

@@ -10,7 +10,7 @@ from edgelstm.data import Dataset
 from edgelstm.errors import UnsupportedCombination
 from edgelstm.load import load_model
 
-SPECS = ["lstm:8,dense:3@12/4", "gru:8,dense:3@12/4", "gru_v1:8,dense:3@12/4", "lstm:8,lstm:6,dense:3@12/4",
+SPECS = ["lstm:8,dense:3@12/4", "gru:8,dense:3@12/4", "rnn:8,dense:3@12/4", "gru_v1:8,dense:3@12/4", "lstm:8,lstm:6,dense:3@12/4",
          "bilstm:6,dense:2@10/3", "bigru:6+seq,dense:2@8/3", "lstm:8,lstm:6+seq,dense:2@10/3"]
 
 

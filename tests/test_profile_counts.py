@@ -48,7 +48,7 @@ def test_lstm_closed_form(i, h, T):
     for g in l["gates"].values():
         assert (g["input_macs_per_step"], g["recurrent_macs_per_step"], g["bias_adds_per_step"]) == (h * i, h * h, h)
     assert l["elementwise_per_step"] == {"bias_add": 4 * h, "gate_add": 4 * h, "sigmoid": 3 * h, "tanh": 2 * h,
-                                         "mul": 3 * h, "add": h, "sub": 0, "softmax": 0, "relu": 0}
+                                         "mul": 3 * h, "add": h, "sub": 0, "softmax": 0, "relu": 0, "max": 0}
     assert l["params"] == 4 * h * (i + h) + 4 * h
     # int8: int8 weights, int32 biases, 8 B of quant params per output channel of 8 matrices
     assert l["weight_bytes"] == 4 * h * (i + h) + 4 * 4 * h + 8 * 8 * h
@@ -244,8 +244,16 @@ def test_over_budget_warns(tmp_path):
     assert any("RAM over budget" in w for w in r["warnings"]) and any("flash over budget" in w for w in r["warnings"])
 
 
+def _per_mac_only(p: Path) -> Path:
+    """The profile without make bench's [calibration.kernels] (so --calibrated uses the per-MAC figure)."""
+    text = p.read_text()
+    if "[calibration.kernels]" in text:
+        p.write_text(text[:text.index("[calibration.kernels]")])
+    return p
+
+
 def test_calibration_roundtrip(tmp_path):
-    p = _copy(tmp_path)
+    p = _per_mac_only(_copy(tmp_path))
     # start uncalibrated whatever the repository's profile holds (make bench writes a measurement)
     p.write_text(re.sub(r"(?m)^instructions_per_mac = .*$", "instructions_per_mac = 0.0", p.read_text()))
     before = tg.load_target(str(p))
@@ -284,7 +292,7 @@ def test_profile_api_shape():
 def test_measured_calibration_is_all_inclusive(tmp_path):
     """A measured instructions/MAC (edgelstm run) already holds the elementwise work and the
     per-step overhead: calibrated cycles are MACs x that figure x CPI, nothing added."""
-    p = _copy(tmp_path)
+    p = _per_mac_only(_copy(tmp_path))
     tg.write_calibration(str(p), 14.5, "edgelstm run", cycles_per_instruction=1.0)
     t = tg.load_target(str(p))
     c = count_model(model(rnn("lstm", 6, 16), dense(16, 4), T=100), "int8")

@@ -14,6 +14,7 @@ cost cannot be negative); each kernel records its shapes and its worst relative 
 """
 from __future__ import annotations
 
+import shutil
 import struct
 import tempfile
 import time
@@ -77,6 +78,8 @@ KERNEL_DOC = """# Per-kernel instruction costs, written by `make bench` (edgelst
 #                lstm/gru count I and H rounded up to a multiple of mac_padding (1, 4 or 16: the kernel path
 #                runs 4 or 16 columns per pass), the padding that fitted best
 #   per_element  per element (softmax depth; lut, add, mul size)
+#   mode_zero_per_unit, mode_any_per_unit (lstm): extra per unit per step when the layer's requantization
+#                mode (el_lstm_s8_t.mode) is "zero" or "any" rather than "fast" (the fits' exports are "fast")
 # lstm and gru are layers as exported (the kernel plus the generated step code around it); fc, softmax,
 # lut, add and mul one kernel call each. flash_bytes: the kernel's source files in the linked ELF, code
 # plus read-only data (lstm: lstm_step_s8.c and sigmoid_s16.c with its sigmoid tables); flash_files per
@@ -192,6 +195,40 @@ def recurrent(kind: str, core: str, say: Callable[[str], None]) -> dict[str, Any
             "cases": cases, "instructions": y, "flash_files": flash, "mismatches": bad, "errors": errors}
 
 
+# ------------------------------------------------------------------ lstm requantization modes
+
+#: el_lstm_s8_t.mode (export/lstm_s8.py kernel_mode): synthetic calibration gives "fast" exports; a real
+#: model's may need "zero" or "any" (some requantization shifts 0 or left), which cost more per unit
+LSTM_MODES = ("zero", "any")
+MODE_SHAPES = (Shape(3, 8, 40), Shape(12, 20, 29))
+
+
+def lstm_mode_terms(core: str, work: Path, say: Callable[[str], None] = print) -> dict[str, float]:
+    """Extra instructions per unit per step of the "zero" and "any" modes over "fast", averaged over
+    MODE_SHAPES: the fast export of each shape with its mode field switched (the slower modes compute
+    the same integers for a fast layer's parameters; the outputs are still compared with TFLite Micro)."""
+    from ..run.api import run_on_target
+    from .exports import export_spec
+
+    extra: dict[str, list[float]] = {m: [] for m in LSTM_MODES}
+    for s in MODE_SHAPES:
+        src = export_spec(spec("lstm", s), say=say)
+        base = run_spec(spec("lstm", s), core, say=say)
+        if "error" in base:
+            continue
+        for mode in LSTM_MODES:
+            d = work / f"{core}-{s.hidden}-{s.steps}-{s.input_size}-{mode}"
+            shutil.copytree(src, d, dirs_exist_ok=True)
+            c = d / "hx_model.c"
+            c.write_text(c.read_text().replace("EL_LSTM_S8_MODE_FAST", f"EL_LSTM_S8_MODE_{mode.upper()}"))
+            r = run_on_target(d, core, n_vectors=3)
+            if r["mismatches"]:
+                continue
+            extra[mode].append((r["instructions_per_inference"] - base["instructions_per_inference"])
+                               / (s.steps * s.hidden))
+    return {f"mode_{m}_per_unit": round(sum(v) / len(v), 4) for m, v in extra.items() if v}
+
+
 # ------------------------------------------------------------------ the benchmark
 
 def bench_kernels(say: Callable[[str], None] = print) -> tuple[str, list[dict], str]:
@@ -202,6 +239,8 @@ def bench_kernels(say: Callable[[str], None] = print) -> tuple[str, list[dict], 
             per: dict[str, Any] = {}
             for kind in ("lstm", "gru"):
                 per[kind] = recurrent(kind, core, say)
+            if "error" not in per["lstm"]:
+                per["lstm"]["modes"] = lstm_mode_terms(core, Path(tmp) / "modes", say)
             for kernel in MICRO:
                 per[kernel] = micro(kernel, core, Path(tmp) / core / kernel)
             write_kernel_calibration(core, board.machine, per)
@@ -250,6 +289,7 @@ def render_kernels(machine: str, per: dict[str, Any]) -> str:
         out += [f"{key} = {val!r}" for key, val in k["terms"].items()]
         if "mac_padding" in k:
             out.append(f"mac_padding = {k['mac_padding']}")
+        out += [f"{key} = {val!r}" for key, val in k.get("modes", {}).items()]
         files = ", ".join(f"{stem} = {n}" for stem, n in sorted(k["flash_files"].items()))
         out += [f"flash_bytes = {sum(k['flash_files'].values())}", f"flash_files = {{ {files} }}",
                 f"shapes = {k['shapes']}", f"max_rel_error = {k['max_rel_error']!r}", ""]

@@ -47,7 +47,23 @@ def _float_model(desc: ModelDesc, variant: str) -> Any:
     sig = fn.get_concrete_function().structured_input_signature[0]
     tf2onnx.utils.INTERNAL_NAME = 1  # the name counter is process-wide: restart it for every graph
     model, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=OPSET)
+    _scalar_gemm_attributes(model)
     return canonicalize(model)
+
+
+def _scalar_gemm_attributes(model: Any) -> None:
+    """tf2onnx 1.17 can emit a Gemm's alpha/beta as a one-element list (after folding a matmul of a
+    constant zero part of a window, a padded Conv1D edge); ONNX wants a float."""
+    import onnx
+
+    for node in model.graph.node:
+        if node.op_type != "Gemm":
+            continue
+        for a in node.attribute:
+            if a.name in ("alpha", "beta") and a.type == onnx.AttributeProto.FLOATS:
+                value = float(a.floats[0]) if len(a.floats) else 0.0
+                a.ClearField("floats")
+                a.type, a.f = onnx.AttributeProto.FLOAT, value
 
 
 def _sha(*parts: str | bytes) -> str:

@@ -5,7 +5,7 @@ Checked before any conversion starts, and again by the converters themselves.
 from __future__ import annotations
 
 from ..errors import UnsupportedCombination
-from ..ir import BidirectionalLayer, ModelDesc
+from ..ir import ModelDesc
 
 FORMATS = ("tflite", "onnx")
 VARIANTS = ("sequence", "unrolled", "stateful")
@@ -16,8 +16,10 @@ LSTM_CELLS = ("int16", "int8")
 
 
 def uses_fused_lstm(desc: ModelDesc, fmt: str, variant: str) -> bool:
-    """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op."""
-    return fmt == "tflite" and variant in ("sequence", "stateful") and desc.cells == {"lstm"}
+    """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (its gates
+    are LOGISTIC and its cell TANH: other activations take the lowered graph)."""
+    return fmt == "tflite" and variant in ("sequence", "stateful") and desc.cells == {"lstm"} and all(
+        d.activation == "tanh" and d.recurrent_activation == "sigmoid" for d in desc.directions)
 
 
 def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
@@ -25,9 +27,9 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
     for value, allowed, what in ((fmt, FORMATS, "format"), (variant, VARIANTS, "variant"), (quant, QUANTS, "quant")):
         if value not in allowed:
             raise UnsupportedCombination(f"unknown --{what} {value}; choose from {', '.join(allowed)}")
-    if variant == "stateful" and desc.has_bidirectional:
-        raise UnsupportedCombination("Bidirectional layers need the whole sequence and cannot stream one step at a "
-                                     "time; use --variant sequence or unrolled")
+    if variant == "stateful" and not desc.streamable:
+        raise UnsupportedCombination(f"{desc.stream_blocker} need the whole sequence and cannot stream one step at a time; use "
+                                     "--variant sequence or unrolled")
     if quant == "int16x8" and uses_fused_lstm(desc, fmt, variant):
         raise UnsupportedCombination(
             f"int16x8 is not supported for the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (TF 2.21: 'Quantization to 16x8-bit "
@@ -42,6 +44,4 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
 
 
 def _has_gru_v1(desc: ModelDesc) -> bool:
-    layers = [l for rl in desc.recurrent_layers
-              for l in ((rl.forward, rl.backward) if isinstance(rl, BidirectionalLayer) else (rl,))]
-    return any(l.cell == "gru" and not l.reset_after for l in layers)
+    return any(d.cell == "gru" and not d.reset_after for d in desc.directions)

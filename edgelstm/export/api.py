@@ -122,7 +122,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                                      "(the C code always runs one timestep at a time)")
     rules.check(desc, "tflite", variant, quant)
     tgt = load_target(target)
-    streaming = not desc.has_bidirectional
+    streaming = desc.streamable
     say = progress or (lambda _m: None)
 
     out_dir = Path(out_dir)
@@ -178,7 +178,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "model": dict(desc.summary(), source=source_rel, source_sha256=_sha(desc.source or desc.name)),
             "quant": quant, "variant": variant, "target": tgt.name,
             "c_graph": "stateful step graph of the same conversion (bit-identical to the sequence graph)"
-                       if streaming else "sequence graph (Bidirectional: no streaming)",
+                       if streaming else f"sequence graph (no {name}_step: {desc.stream_blocker} need the whole window)",
             "api": {"seq_len": desc.seq_len, "input_size": desc.input_size,
                     "output_size": y_info.size if streaming else y_info.size // out_steps,
                     "output_steps": out_steps, "output_is_sequence": desc.output_is_sequence,
@@ -193,6 +193,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
+            "calls": gen.calls,
             "validation_vs_keras": art.get("metrics", {}),
             "verdict": art.get("verdict", {}),
         }

@@ -42,6 +42,9 @@ class Generated:
     ops: list[str]
     weight_names: dict[int, str] = field(default_factory=dict)
     kernels: set[str] = field(default_factory=set)
+    #: every kernel call in generated order: kernel, phase ("step": per timestep, "head": once per
+    #: run) and what its handler noted (e.g. an LSTM layer's requantization mode); read by the profiler
+    calls: list[dict] = field(default_factory=list)
 
 
 class Generator:
@@ -58,6 +61,7 @@ class Generator:
         self._weights = weight_names(graph, desc)
         self._ptr: dict[int, str] = {}
         self.arena_bytes = 0
+        self.calls: list[dict] = []  # Generated.calls
         self.kernels: set[str] = set()  # runtime kernels the generated code calls (export/kernels.py)
         self.scratch_needs: list[int] = []
         self.dtype = graph.t(graph.inputs[0]).dtype
@@ -197,6 +201,8 @@ class Generator:
             e = op_handlers.emit(self, op)
             _check_calls(op, e)
             self.kernels |= {c.kernel for c in e.calls}
+            self.calls += [{"kernel": c.kernel, "phase": "head" if op.index in head else "step", **c.note}
+                           for c in e.calls]
             self.scratch_needs.append(max((c.scratch_bytes for c in e.calls), default=0))
             name = self._op_names.get(op.index, op.kind.lower())
             y = g.t(op.outputs[0])
@@ -323,7 +329,7 @@ class Generator:
         src += ["#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION", ""]
         fields = [(f.ctype, f.count) for f in self.states] or [("uint8_t", 1)]
         return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), self.scratch_bytes, kinds,
-                         self._weights, set(self.kernels))
+                         self._weights, set(self.kernels), list(self.calls))
 
     def _function(self, signature: str, comment: list[str], lines: list[str]) -> list[str]:
         prologue = []

@@ -116,20 +116,43 @@ def read_graph(data: bytes) -> Graph:
 def one_op_model(g: Graph, op: Op, size: int | None = None) -> bytes:
     """A model holding only ``op`` (its inputs become the model's inputs). With ``size``, the
     op's activation input and output are reshaped to (1, size): used to run an elementwise
-    op of the model on a whole table of inputs in TFLite Micro."""
+    op of the model on a whole table of inputs in TFLite Micro.
+
+    Built from the op's own tensors and buffers (not a copy of the whole model: on the large
+    unrolled graphs a deep copy per op cost more than a second each)."""
     import copy
 
+    from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fbu
 
-    model = copy.deepcopy(g.model)
-    sg = model.subgraphs[0]
-    sg.operators = [sg.operators[op.index]]
+    model, sg = g.model, g.model.subgraphs[0]
+    used = list(dict.fromkeys(i for i in list(op.inputs) + list(op.outputs) + list(op.intermediates) if i >= 0))
+    remap = {old: new for new, old in enumerate(used)}
     acts = [i for i in op.inputs if i >= 0 and not g.t(i).is_const]
-    sg.inputs = np.asarray(acts, np.int32)
-    sg.outputs = np.asarray(op.outputs, np.int32)
-    if size is not None:
-        for i in acts + op.outputs:
-            sg.tensors[i].shape = np.asarray([1, size], np.int32)
-            sg.tensors[i].shapeSignature = None
-    model.signatureDefs = []
-    return bytes(fbu.convert_object_to_bytearray(model))
+    buffers = [schema.BufferT()]
+    tensors = []
+    for old in used:
+        t = copy.copy(sg.tensors[old])
+        if g.t(old).is_const:
+            buf = schema.BufferT()
+            buf.data = model.buffers[t.buffer].data
+            buffers.append(buf)
+            t.buffer = len(buffers) - 1
+        else:
+            t.buffer = 0
+        if size is not None and old in acts + list(op.outputs):
+            t.shape = np.asarray([1, size], np.int32)
+            t.shapeSignature = None
+        tensors.append(t)
+    new_op = copy.copy(sg.operators[op.index])
+    new_op.inputs = np.asarray([remap[i] if i >= 0 else -1 for i in op.inputs], np.int32)
+    new_op.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
+    new_op.intermediates = np.asarray([remap[i] for i in op.intermediates], np.int32) if op.intermediates else None
+    sub = schema.SubGraphT()
+    sub.tensors, sub.operators, sub.name = tensors, [new_op], b"one_op"
+    sub.inputs = np.asarray([remap[i] for i in acts], np.int32)
+    sub.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
+    out = schema.ModelT()
+    out.version, out.description = model.version, b"edgelstm one-op model"
+    out.operatorCodes, out.subgraphs, out.buffers = model.operatorCodes, [sub], buffers
+    return bytes(fbu.convert_object_to_bytearray(out))

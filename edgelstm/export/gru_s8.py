@@ -20,8 +20,12 @@ rearranged so the kernel does less per unit while computing the same integers:
   a 256-entry int32 table (1 KB of flash; 10 per layer); LOGISTIC/TANH tables (TFLite Micro's
   own kernel run on all 256 inputs) are composed into the tables that read their outputs;
 * input zero points are folded into the FC biases, and the weights are re-laid out for the SIMD
-  loops (:func:`grouped`): the FC rows unit by unit (z r n), in groups of 4 rows interleaved per
-  4 columns, so one pass over x (or h) feeds 4 rows.
+  loops: the units in blocks of 4 (padded with zero rows), per block one group of 4 rows per FC
+  (the FC's rows of the block's 4 units, interleaved per 4 columns, :func:`grouped`), all groups in
+  one array in the order the kernel reads them (:func:`group_order`), each group's bias and
+  requantization beside it (``el_gru_row_t``, 4 records per group: one VLD4 gives each field of the
+  4 rows in one vector). One pass over x (or h) feeds 4 rows, and a group's 4 sums are one gate of
+  4 units: the MVE path finishes the FCs and the elementwise ops of 4 units in vector lanes.
 
 :meth:`GruS8.reference` runs the kernel's arithmetic in numpy.
 """
@@ -96,7 +100,7 @@ class Rq:
         return Rq(mult, (1 << (rsh - 1)) + zero_point * (1 << rsh), rsh)
 
     def c(self) -> str:
-        return f"{{ .mult = {self.mult}, .k = {self.k}, .rsh = {self.rsh} }}"
+        return f"{{ .mult = {self.mult}, .k = {self.k}, .rsh = {self.rsh}, .qsh = {24 - self.rsh} }}"
 
 
 def requantize_fast(v: np.ndarray, q: Rq) -> np.ndarray:
@@ -167,8 +171,7 @@ class GruS8:
     reset_after: bool
     x_cols: int
     h_cols: int
-    w_x: np.ndarray  # int8, grouped (see grouped())
-    w_h: np.ndarray  # reset_after: z r n rows per unit; else z r rows per unit, then n rows
+    w: np.ndarray  # int8: the groups of 4 rows in group_order, each grouped (see grouped()), then _TAIL zeros
     rows: list[Row]  # 6 per unit: zx rx nx zh rh nh
     tables: dict[str, np.ndarray]  # 256 entries each, index v + 128
     rq: dict[str, Rq]  # z r n rh hn zhn h
@@ -177,14 +180,21 @@ class GruS8:
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
+    def u4(self) -> int:
+        """units rounded up to a multiple of 4: the kernel works on blocks of 4 units"""
+        return _ceil4(self.units)
+
+    @property
     def work_bytes(self) -> int:
-        return 2 * self.x_cols + 3 * self.h_cols + 7 * self.units
+        """EL_GRU_S8_WORK_BYTES"""
+        x16, h16 = -(-self.input_size // 16) * 16, -(-self.units // 16) * 16
+        return 2 * x16 + 3 * h16 + 2 * self.u4
 
     @property
     def flash_bytes(self) -> int:
         """Constant data of the layer (weights, rows, tables), as the C arrays hold it."""
-        return (self.w_x.size + self.w_h.size + 16 * len(self.rows)
-                + sum(t.size * t.itemsize for t in self.tables.values()))
+        return (self.w.size + 16 * len(self.rows)
+                + sum(t.size * t.itemsize for t in self.tables.values()) - _TAIL)
 
     # ---- C ------------------------------------------------------------------------------
     def c_definitions(self, name: str) -> str:
@@ -194,18 +204,16 @@ class GruS8:
                f"{self.flash_bytes} B, of which {sum(t.nbytes for t in self.tables.values())} B are the ADD/SUB "
                f"rescale and activation tables\n * (256 entries each: an int8 input has 256 values) that replace "
                f"three requantizations per ADD/SUB by one. */\n")]
-        rows_h = "z r n" if self.reset_after else "z r, then n over MUL(r, h),"
-        out.append(c_array(f"{name}_w_x", self.w_x, f"{self.units} units x rows z r n over x ({self.input_size} "
-                           f"columns, padded to {self.x_cols}), per 4 columns one word per row", align=4))
-        out.append(c_array(f"{name}_w_h", self.w_h, f"{self.units} units x rows {rows_h} over h ({self.units} columns, "
-                           f"padded to {self.h_cols}), per 4 columns one word per row", align=4))
-        order = ("zh rh nh per unit" if self.reset_after else "zh rh per unit, then nh per unit")
-        out.append(c_array(f"{name}_bias2", np.array([r.bias2 for r in self.rows], np.int32),
-                           f"FC rows (zx rx nx per unit, then {order}): 2 x bias, input zero point folded in",
-                           align=8))
-        body = ["    " + ", ".join(r.rq.c() for r in self.rows[i:i + 2]) + "," for i in range(0, len(self.rows), 2)]
-        out.append(f"/* FC rows: requantization to the FC's output grid (mult, k, rsh) */\n"
-                   f"static const el_gru_rq_t {name}_rq[{len(self.rows)}] EL_MODEL_SECTION = {{\n"
+        order = ("zx zh rx rh nx nh" if self.reset_after else "zx zh rx rh nx, then per block nh over MUL(r, h)")
+        out.append(c_array(f"{name}_w", self.w, f"per block of 4 units ({self.u4 - self.units} zero rows of padding) "
+                           f"the groups {order}: 4 rows each (x: {self.input_size} columns, padded to {self.x_cols}; h: "
+                           f"{self.units}, padded to {self.h_cols}), per 4 columns one word per row; {_TAIL} bytes of "
+                           f"tail", align=16))
+        body = ["    " + ", ".join(f"{{ .bias2 = {r.bias2}, .mult = {r.rq.mult}, .k = {r.rq.k}, .rsh = {r.rq.rsh} }}"
+                                  for r in self.rows[i:i + 4]) + "," for i in range(0, len(self.rows), 4)]
+        out.append(f"/* FC rows in the order of the weights (per block of 4 units: {order}):\n"
+                   f" * 2 x bias with the input zero point folded in, requantization to the FC's output grid */\n"
+                   f"static const el_gru_row_t {name}_rows[{len(self.rows)}] EL_MODEL_ALIGN(16) EL_MODEL_SECTION = {{\n"
                    + "\n".join(body) + "\n};\n")
         for key, t in self.tables.items():
             out.append(c_array(f"{name}_t_{key}", t, f"{key}: {self.notes.get(key, '')}; index = int8 value + 128"))
@@ -219,8 +227,7 @@ class GruS8:
 
         out.append(c_struct("el_gru_s8_t", name, [
             ("input_size", self.input_size), ("units", self.units), ("reset_after", int(self.reset_after)),
-            ("x_cols", self.x_cols), ("h_cols", self.h_cols), ("w_x", f"{name}_w_x"), ("w_h", f"{name}_w_h"),
-            ("bias2", f"{name}_bias2"), ("rq", f"{name}_rq"),
+            ("x_cols", self.x_cols), ("h_cols", self.h_cols), ("w", f"{name}_w"), ("rows", f"{name}_rows"),
             ("add_z", (addsub("zx", "zh", "z"), "update.pre = ADD(update.x, update.h)")),
             ("add_r", (addsub("rx", "rh", "r"), "reset.pre = ADD(reset.x, reset.h)")),
             ("mul_r", (mul("r", self.rh_offset, "rh"),
@@ -237,17 +244,28 @@ class GruS8:
         x = np.asarray(x, np.int64).reshape(-1)
         h = np.asarray(h, np.int64).reshape(-1)
         t = {k: (lambda v, a=v: a[np.asarray(v, np.int64) + 128]) for k, v in self.tables.items()}
-        units, xc, hc = self.units, self.x_cols, self.h_cols
-        wx = ungrouped(self.w_x, 3 * units, xc)[:, :self.input_size].astype(np.int64)
-        g_h = 3 if self.reset_after else 2
-        wh = ungrouped(self.w_h[:g_h * units * hc], g_h * units, hc)[:, :units].astype(np.int64)
+        units, xc, hc, u4 = self.units, self.x_cols, self.h_cols, self.u4
+        mats: dict[str, np.ndarray] = {}
+        rows_of: dict[str, list[Row]] = {}
+        pos = 0
+        for i, (key, blk) in enumerate(group_order(self.reset_after, u4)):
+            c4 = xc if key.endswith(".x") else hc
+            w = ungrouped(self.w[pos:pos + 4 * c4], 4, c4)
+            pos += 4 * c4
+            mats.setdefault(key, np.zeros((u4, c4), np.int8))[4 * blk:4 * blk + 4] = w
+            rows_of.setdefault(key, [None] * u4)[4 * blk:4 * blk + 4] = self.rows[4 * i:4 * i + 4]
 
-        def fc(rows: list[Row], w: np.ndarray, v: np.ndarray) -> np.ndarray:
-            acc = w @ v + np.array([r.bias2 // 2 for r in rows], np.int64)
-            return np.array([requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows)], np.int64).reshape(-1)
+        def fc(keys: tuple[str, ...], v: np.ndarray) -> np.ndarray:
+            """the FCs of keys over v: (units, len(keys))"""
+            out = np.zeros((units, len(keys)), np.int64)
+            for g, key in enumerate(keys):
+                acc = mats[key][:units, :v.size].astype(np.int64) @ v
+                acc += np.array([r.bias2 // 2 for r in rows_of[key][:units]], np.int64)
+                out[:, g] = [requantize_fast(2 * a, r.rq) for a, r in zip(acc, rows_of[key])]
+            return out
 
-        fx = fc(self.rows[:3 * units], wx, x).reshape(units, 3)
-        fh = fc(self.rows[3 * units:(3 + g_h) * units], wh, h).reshape(units, g_h)
+        fx = fc(("update.x", "reset.x", "candidate.x"), x)
+        fh = fc(("update.h", "reset.h", "candidate.h") if self.reset_after else ("update.h", "reset.h"), h)
         zx, rx, nx, zh, rh = fx[:, 0], fx[:, 1], fx[:, 2], fh[:, 0], fh[:, 1]
         zpre = requantize_fast(t["zx"](zx) + t["zh"](zh), self.rq["z"])
         rpre = requantize_fast(t["rx"](rx) + t["rh"](rh), self.rq["r"])
@@ -256,8 +274,7 @@ class GruS8:
             npre = requantize_fast(t["nx"](nx) + t["nh"](rnh), self.rq["n"])
         else:
             q = requantize_fast(t["r"](rpre) * (h + self.rh_offset), self.rq["rh"])
-            wn = ungrouped(self.w_h[g_h * units * hc:], units, hc)[:, :units].astype(np.int64)
-            nh = fc(self.rows[5 * units:], wn, q)
+            nh = fc(("candidate.h",), q)[:, 0]
             npre = requantize_fast(t["nx"](nx) + t["nh"](nh), self.rq["n"])
         hn = requantize_fast(t["h"](h) - t["n_sub"](npre), self.rq["hn"])
         zhn = requantize_fast(t["z"](zpre) * (hn + self.hn_offset), self.rq["zhn"])
@@ -268,9 +285,15 @@ def _ceil4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-def unit_major(mats: list[np.ndarray]) -> np.ndarray:
-    """Gate matrices (units, cols) each -> the rows of all units, unit by unit: z0 r0 n0 z1 r1 n1 ..."""
-    return np.stack(mats, axis=1).reshape(-1, mats[0].shape[1])
+_TAIL = 48  # zero bytes after the weights: the MVE loop reads whole 16-column passes
+
+
+def group_order(reset_after: bool, u4: int) -> list[tuple[str, int]]:
+    """The kernel's groups of 4 rows (FC, block of 4 units), in the order of the weights and row records:
+    per block zx zh rx rh nx nh (reset_after), or per block zx zh rx rh nx, then per block nh (over q)"""
+    first = ("update.x", "update.h", "reset.x", "reset.h", "candidate.x") + (("candidate.h",) if reset_after else ())
+    out = [(k, b) for b in range(u4 // 4) for k in first]
+    return out if reset_after else out + [("candidate.h", b) for b in range(u4 // 4)]
 
 
 def grouped(rows: np.ndarray) -> np.ndarray:
@@ -353,12 +376,16 @@ def prepare(ops: GruOps) -> GruS8:
     per_gate = {k: _fc_rows(fc[k], k) for k in gx + gh}
     # the kernel's row order: x rows z r n per unit; h rows z r n per unit (reset_after), or z r per unit
     # then n per unit (the candidate's recurrent FC reads MUL(r, h) of every unit)
-    order_h = [gh] if ops.reset_after else [gh[:2], gh[2:]]
-    rows = [per_gate[k][j] for j in range(units) for k in gx]
-    for part in order_h:
-        rows += [per_gate[k][j] for j in range(units) for k in part]
-    w_x = grouped(unit_major([fc[k].w for k in gx]))
-    w_h = np.concatenate([grouped(unit_major([fc[k].w for k in part])) for part in order_h])
+    u4 = _ceil4(units)
+    rows: list[Row] = []
+    ws = []
+    for key, blk in group_order(ops.reset_after, u4):
+        w = fc[key].w
+        ws.append(grouped(np.concatenate([w[4 * blk:4 * blk + 4],
+                                          np.zeros((max(0, 4 * blk + 4 - units), w.shape[1]), np.int8)])))
+        # padding rows: bias 0, the FC's first requantization (their lanes are never stored)
+        rows += [per_gate[key][j] if j < units else Row(0, per_gate[key][0].rq) for j in range(4 * blk, 4 * blk + 4)]
+    w_all = np.concatenate(ws + [np.zeros(_TAIL, np.int8)])
 
     t_zx, t_zh, rq_z = _addsub(fc["update.x"].y, fc["update.h"].y, q["update.pre"], False, "update.pre")
     t_rx, t_rh, rq_r = _addsub(fc["reset.x"].y, fc["reset.h"].y, q["reset.pre"], False, "reset.pre")
@@ -384,7 +411,7 @@ def prepare(ops: GruOps) -> GruS8:
              "z": "2 x (LOGISTIC(update.pre) - zero point), for MUL(z, hn)",
              "r": "2 x (LOGISTIC(reset.pre) - zero point), for MUL(r, " + ("candidate.h)" if ops.reset_after
                                                                                else "h)")}
-    return GruS8(in_size, units, ops.reset_after, _ceil4(in_size), _ceil4(units), w_x, w_h, rows, tables,
+    return GruS8(in_size, units, ops.reset_after, _ceil4(in_size), _ceil4(units), w_all, rows, tables,
                  {"z": rq_z, "r": rq_r, "n": rq_n, "rh": rq_rh, "hn": rq_hn, "zhn": rq_zhn, "h": rq_h},
                  -rh_in.zero_point, -q["hn"].zero_point, notes)
 

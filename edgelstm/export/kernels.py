@@ -75,11 +75,25 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("logistic_f32", "float32", "", ""),
     _k("tanh_f32", "float32", "", ""),
     _k("add_f32", "float32", "", ""),
+    _k("clamp_f32", "float32", "", ""),
     _k("sub_f32", "float32", "", ""),
     _k("mul_f32", "float32", "", ""),
     _k("lstm_step_s8", "int8", "int8", "el_lstm_s8_t", "el_lstm_s8.h", depends=("sigmoid_s16",), impls=_SIMD),
     _k("lstm_step_f32", "float32", "float32", "el_lstm_f32_t", "el_lstm_f32.h"),
     _k("gru_step_s8", "int8", "int8", "el_gru_s8_t", "el_gru_s8.h", impls=_SIMD),
+    # convolutional front ends (Conv1D as CONV_2D, pooling over time, GlobalAveragePooling1D as MEAN)
+    _k("conv_s8", "int8", "int8", "el_conv_s8_t"),
+    _k("conv_f32", "float32", "float32", "el_conv_f32_t"),
+    _k("maxpool_s8", "int8", "", "el_pool_s8_t"),
+    _k("maxpool_f32", "float32", "", "el_pool_f32_t"),
+    _k("avgpool_s8", "int8", "", "el_pool_s8_t"),
+    _k("avgpool_f32", "float32", "", "el_pool_f32_t"),
+    _k("mean_s8", "int8", "", "el_mean_s8_t"),
+    _k("mean_f32", "float32", "", ""),
+    _k("reduce_max_s8", "int8", "", ""),
+    _k("reduce_max_f32", "float32", "", ""),
+    _k("maximum_s8", "int8", "", ""),
+    _k("maximum_f32", "float32", "", ""),
 )}
 
 

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import BidirectionalLayer, DenseLayer, ModelDesc, RecurrentLayer
+from ..ir import ModelDesc
+from ..layers import kind_of
 from .graph import Graph
 
 _LSTM_WEIGHT_SLOTS = range(1, 9)
 
 
 def _candidates(desc: ModelDesc) -> list[tuple[str, np.ndarray]]:
-    out: list[tuple[str, np.ndarray]] = []
-    for li, layer in enumerate(desc.layers):
-        if isinstance(layer, DenseLayer):
-            out.append((f"l{li}_dense_w", np.asarray(layer.kernel).T))
-            continue
-        dirs = [("f", layer.forward), ("b", layer.backward)] if isinstance(layer, BidirectionalLayer) else [("", layer)]
-        for d, rl in dirs:
-            assert isinstance(rl, RecurrentLayer)
-            for gate in rl.gate_names:
-                gw = rl.gate(gate)
-                out.append((f"l{li}{d}_{gate}_w_x", np.asarray(gw.kernel).T))
-                out.append((f"l{li}{d}_{gate}_w_h", np.asarray(gw.recurrent).T))
-    return out
+    return [c for li, layer in enumerate(desc.layers) for c in kind_of(layer).weights(layer, f"l{li}")]
 
 
 def weight_names(graph: Graph, desc: ModelDesc) -> dict[int, str]:

@@ -113,3 +113,50 @@ def activation_range_f32(act: int) -> tuple[float, float]:
 
 def _bad_act(act: int) -> tuple[float, float]:
     raise UnsupportedCombination(f"fused activation {act} is not supported by the C export")
+
+
+#: padding codes of the TFLite schema
+PADDING_SAME, PADDING_VALID = 0, 1
+
+
+def conv_padding(padding: int, in_len: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(output length, padding before the first element) along one axis, as TFLite's
+    ComputePaddingHeightWidth: SAME (schema code 0) outputs ceil(in / stride) and pads
+    total = max((out - 1) * stride + effective kernel - in, 0), floor(total / 2) of it before;
+    VALID (code 1) outputs ceil((in - effective kernel + 1) / stride) with no padding."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == PADDING_SAME:
+        out = (in_len + stride - 1) // stride
+    elif padding == PADDING_VALID:
+        out = (in_len - effective + stride) // stride
+    else:
+        raise UnsupportedCombination(f"padding code {padding} is not supported by the C export (SAME or VALID)")
+    total = max((out - 1) * stride + effective - in_len, 0)
+    return out, total // 2
+
+
+def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float,
+                            channels: int) -> tuple[list[int], list[int]]:
+    """Per output channel requantization of a convolution (PopulateConvolutionQuantizationParams):
+    input_scale * filter_scale[c] / output_scale in double from the float32 scales; a per-tensor
+    filter scale is repeated for every channel."""
+    scales = np.asarray(filter_scales, np.float32).reshape(-1)
+    if scales.size not in (1, channels):
+        raise UnsupportedCombination(f"{scales.size} filter scales for {channels} output channels")
+    pairs = [quantize_multiplier(float(input_scale) * float(scales[c if scales.size > 1 else 0]) / float(output_scale))
+             for c in range(channels)]
+    return [m for m, _ in pairs], [s for _, s in pairs]
+
+
+def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                count: int) -> dict[str, int]:
+    """int8 MEAN as TFLite Micro computes it for our shapes (QuantizedMeanOrSum), whatever the scales: also
+    with the same scale and zero point in and out (checked against the interpreter: not the truncated plain
+    mean). The multiplier of input_scale / output_scale (QuantizeMultiplier in double) absorbs 1/count:
+    with s = min(floor(log2(count)), 32, 31 + shift), multiplier' = (multiplier << s) // count and
+    shift' = shift - s; the output is clamp(requant(sum - input_zero_point * count) + output_zero_point)."""
+    m, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    s = min(count.bit_length() - 1, 32, 31 + shift)  # 63 - CountLeadingZeros(count), clamped
+    m, shift = (m << s) // count, shift - s  # int64 division of non-negative values: floor = truncation
+    return {"input_zero_point": int(input_zero_point), "multiplier": int(m), "shift": int(shift),
+            "output_offset": int(output_zero_point)}

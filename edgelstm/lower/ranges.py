@@ -22,7 +22,9 @@ class NumpyBackend:
     def __init__(self) -> None:
         self.ranges: Ranges = {}
         self.addends: dict[str, tuple[str, str]] = {}  # ADD output tag -> its two input tags
+        self.fixed: dict[str, tuple[float, float]] = {}  # tags an int8 kernel quantizes with a fixed scale
         self._tag_of: dict[int, str] = {}
+        self.feeds: dict[str, str] = {}  # tag -> the activation applied to it (see saturate)
 
     def _rec(self, tag: str, v: np.ndarray) -> np.ndarray:
         lo, hi = float(v.min()), float(v.max())
@@ -46,14 +48,23 @@ class NumpyBackend:
         return self._rec(tag, a * b)
 
     def sigmoid(self, a, tag):
+        self.feeds[self._tag_of.get(id(a), "")] = "sigmoid"
+        self.fixed[tag] = FIXED_OUTPUT["sigmoid"]
         return self._rec(tag, sigmoid(a))
 
     def tanh(self, a, tag):
+        self.feeds[self._tag_of.get(id(a), "")] = "tanh"
+        self.fixed[tag] = FIXED_OUTPUT["tanh"]
         return self._rec(tag, np.tanh(a))
 
     def activation(self, a, name, tag):
+        if name in FIXED_OUTPUT:
+            self.fixed[tag] = FIXED_OUTPUT[name]
+        self.feeds[self._tag_of.get(id(a), "")] = name
         if name == "relu":
             v = np.maximum(a, 0.0)
+        elif name == "hard_sigmoid":  # relu6(a + 3) / 6 in two quantized steps, as the TF graph has it
+            v = self._rec(tag + ".relu6", np.clip(a + 3.0, 0.0, 6.0)) / 6.0
         elif name == "sigmoid":
             v = sigmoid(a)
         elif name == "tanh":
@@ -62,6 +73,15 @@ class NumpyBackend:
             e = np.exp(a - a.max(axis=-1, keepdims=True))
             v = e / e.sum(axis=-1, keepdims=True)
         return self._rec(tag, v)
+
+    def concat(self, parts, tag):
+        return self._rec(tag, np.concatenate(parts, -1))
+
+    def maximum(self, a, b, tag):
+        return self._rec(tag, np.maximum(a, b))
+
+    def zeros_like(self, a, tag):
+        return np.zeros_like(a)
 
     def merge(self, a, b, mode, tag):
         v = {"concat": lambda: np.concatenate([a, b], -1), "sum": lambda: a + b,
@@ -90,16 +110,20 @@ def calibrate(desc: ModelDesc, x: np.ndarray) -> Ranges:
     outs: Sequence[np.ndarray] = out if isinstance(out, list) else [out]
     for v in outs:
         be._rec("output", v)
-    return {k: _widen(lo, hi) for k, (lo, hi) in saturate(be.ranges, be.addends).items()}
+    out = {k: _widen(lo, hi) for k, (lo, hi) in saturate(be.ranges, be.addends, be.feeds).items()}
+    out.update(be.fixed)  # e.g. a SimpleRNN state from TANH: its state input must carry TANH's output scale
+    return out
 
+
+#: int8 output ranges TFLite fixes for these kernels (scale 1/256, zero point -128; scale 1/128, zero point 0)
+FIXED_OUTPUT = {"sigmoid": (0.0, 255 / 256), "tanh": (-1.0, 127 / 128)}
 
 #: Inputs beyond these are saturated by the activation (sigmoid(8) = 0.99966, tanh(4) = 0.99933: within
-#: one output step of the int8 LOGISTIC (1/256) and TANH (1/128) kernels).
-SATURATION = {"sigmoid": 8.0, "tanh": 4.0}
-_TANH_GATES = {"cell", "candidate"}
+#: one output step of the int8 LOGISTIC (1/256) and TANH (1/128) kernels; hard_sigmoid is flat beyond 3).
+SATURATION = {"sigmoid": 8.0, "tanh": 4.0, "hard_sigmoid": 3.0}
 
 
-def saturate(ranges: Ranges, addends: dict[str, tuple[str, str]]) -> Ranges:
+def saturate(ranges: Ranges, addends: dict[str, tuple[str, str]], feeds: dict[str, str]) -> Ranges:
     """Clip ranges where the activation saturates, exactly.
 
     A gate pre-activation ``pre = a + b`` feeds sigmoid/tanh, which is flat
@@ -111,9 +135,9 @@ def saturate(ranges: Ranges, addends: dict[str, tuple[str, str]]) -> Ranges:
     out = dict(ranges)
     for tag, (lo, hi) in ranges.items():
         parts = tag.split(".")
-        if len(parts) != 3 or parts[2] != "pre":
-            continue
-        lim = SATURATION["tanh" if parts[1] in _TANH_GATES else "sigmoid"]
+        if len(parts) != 3 or parts[2] != "pre" or feeds.get(tag) not in SATURATION:
+            continue  # (a relu gate does not saturate)
+        lim = SATURATION[feeds[tag]]
         out[tag] = (max(lo, -lim), min(hi, lim))
         a, b = addends.get(tag, ("", ""))
         if a in ranges and b in ranges:

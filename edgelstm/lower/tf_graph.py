@@ -12,6 +12,7 @@ graph names its tensors ``<tag>@<k>`` (see lower.tags).
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from .ranges import Ranges
 class TFBackend:
     def __init__(self, ranges: Ranges | None = None) -> None:
         self.ranges = ranges
-        self._consts: dict[str, Any] = {}
+        self._consts: dict[tuple, Any] = {}
         self._steps: dict[str, int] = {}
 
     def name(self, tag: str) -> str:
@@ -35,10 +36,13 @@ class TFBackend:
         return tags.op_name(tag, k)
 
     def const(self, key: str, value: np.ndarray) -> Any:
-        """One constant per weight, shared by every timestep (else T copies land in the model)."""
-        if key not in self._consts:
-            self._consts[key] = tf.constant(np.asarray(value, np.float32))
-        return self._consts[key]
+        """One constant per weight, shared by every timestep (else T copies land in the model); keyed by
+        value too: a tag's weights may differ between steps (average pooling at a padded edge)."""
+        arr = np.asarray(value, np.float32)
+        full = (key, arr.shape, hashlib.sha256(arr.tobytes()).hexdigest())
+        if full not in self._consts:
+            self._consts[full] = tf.constant(arr)
+        return self._consts[full]
 
     def q(self, t: Any, tag: str) -> Any:
         if self.ranges is None:
@@ -72,8 +76,22 @@ class TFBackend:
     def activation(self, a, name, tag):
         if name == "relu":
             return self.q(tf.nn.relu(a, name=self.name(tag)), tag)
+        if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6; the converter fuses RELU6 into the ADD
+            n = int(a.shape[-1])  # full-width constants (onnxruntime's quantizer takes a scalar for a broken bias)
+            t = self.q(tf.nn.relu6(tf.add(a, self.const(tag + ".three", np.full(n, 3.0, np.float32)))), tag + ".relu6")
+            sixth = self.const(tag + ".sixth", np.full(n, 1.0 / 6.0, np.float32))
+            return self.q(tf.multiply(t, sixth, name=self.name(tag)), tag)
         fn = {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name]
         return fn(a, name=self.name(tag))
+
+    def concat(self, parts, tag):
+        return self.q(tf.concat(parts, -1, name=self.name(tag)), tag)
+
+    def maximum(self, a, b, tag):
+        return self.q(tf.maximum(a, b, name=self.name(tag)), tag)
+
+    def zeros_like(self, a, tag):
+        return tf.zeros_like(a)
 
     def merge(self, a, b, mode, tag):
         name = self.name(tag)

@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ir import BidirectionalLayer, DenseLayer, ModelDesc, RecurrentLayer
-
-
-def _rnn(K: Any, layer: RecurrentLayer, **extra: Any) -> Any:
-    cls = K.layers.LSTM if layer.cell == "lstm" else K.layers.GRU
-    opts: dict[str, Any] = dict(return_sequences=layer.return_sequences, go_backwards=layer.go_backwards, **extra)
-    if layer.cell == "gru":
-        opts["reset_after"] = layer.reset_after
-    return cls(layer.units, **opts)
+from ..ir import ModelDesc
+from ..layers import kind_of
 
 
 def build(desc: ModelDesc, seq_len: int | None = None, stateful: bool = False) -> Any:
@@ -27,17 +20,9 @@ def build(desc: ModelDesc, seq_len: int | None = None, stateful: bool = False) -
     model.add(K.layers.InputLayer(input_shape=(t, desc.input_size), batch_size=1, name="input"))
     weights: list = []
     for layer in desc.layers:
-        if isinstance(layer, RecurrentLayer):
-            model.add(_rnn(K, layer, stateful=stateful))
-            weights += [layer.kernel, layer.recurrent_kernel, layer.bias]
-        elif isinstance(layer, BidirectionalLayer):
-            fw = _rnn(K, layer.forward)
-            bw = _rnn(K, layer.backward)
-            model.add(K.layers.Bidirectional(fw, backward_layer=bw, merge_mode=layer.merge_mode))
-            for d in (layer.forward, layer.backward):
-                weights += [d.kernel, d.recurrent_kernel, d.bias]
-        elif isinstance(layer, DenseLayer):
-            model.add(K.layers.Dense(layer.units, activation=layer.activation))
-            weights += [layer.kernel, layer.bias]
+        made, w = kind_of(layer).tf_keras(K, layer, stateful)
+        for m in made:
+            model.add(m)
+        weights += w
     model.set_weights(weights)
     return model

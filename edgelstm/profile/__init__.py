@@ -21,11 +21,13 @@ __all__ = ["profile", "count_model", "load_targets", "Target"]
 
 
 def profile(desc: ModelDesc, targets: list[str] | str, quant: str = "int8", seq_len: int | None = None,
-            calibrated: bool = False) -> dict[str, Any]:
+            calibrated: bool = False, export: str | None = None) -> dict[str, Any]:
     """The report object: counts per layer and gate, totals, and latency/energy/fit per target.
 
     ``totals.flash_bytes``/``ram_bytes`` are the model's own (weights; activations + state + scratch);
-    each target's ``flash_bytes``/``ram_bytes`` add that target's runtime estimate.
+    each target's ``flash_bytes``/``ram_bytes`` add that target's runtime estimate (or, calibrated with
+    [calibration.kernels], the kernels' measured flash). ``export``: an export folder of this model whose
+    LSTM modes and model flash refine the per-kernel prediction (kernel_costs.from_export).
     """
     if seq_len is not None:
         desc = desc.with_seq_len(int(seq_len))
@@ -34,8 +36,13 @@ def profile(desc: ModelDesc, targets: list[str] | str, quant: str = "int8", seq_
     tot = counts["totals"]
     tot["flash_bytes"] = tot["weight_bytes"]
     tot["ram_bytes"] = tot["model_ram_bytes"]
-    results = {t.name: estimate(counts, t, calibrated) for t in loaded}
+    facts = None
+    if export is not None:
+        from .kernel_costs import from_export
+
+        facts = from_export(export)
+    results = {t.name: estimate(counts, t, calibrated, facts) for t in loaded}
     warnings = [w for r in results.values() for w in r["warnings"]]
     notes = [n for r in results.values() for n in r["notes"]]
     return {**counts, "source": desc.source, "targets": results, "warnings": warnings, "notes": notes,
-            "target_files": {t.name: str(t.path) for t in loaded}}
+            "target_files": {t.name: str(t.path) for t in loaded}, "export": export}

@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--strict", action="store_true", help="exit with an error if the model does not fit a target")
     p.add_argument("--calibrated", action="store_true",
                    help="use instructions per MAC measured by `edgelstm run` (profile [calibration]) when present")
+    p.add_argument("--export", metavar="DIR",
+                   help="with --calibrated: an int8 export folder of this model (edgelstm export --build); its LSTM "
+                        "requantization modes and model flash refine the per-kernel prediction")
     p.add_argument("--no-files", action="store_true", help="do not write the report folder")
     p.set_defaults(func=run)
 
@@ -40,7 +43,7 @@ def build_report_files(report: dict[str, Any], desc: Any, out_dir: str | Path) -
 
     def latency_at(T: int) -> dict[str, float]:
         r = profile(desc, [str(p) for p in report["target_files"].values()], report["quant"], seq_len=T,
-                    calibrated=any(t["calibrated"] for t in report["targets"].values()))
+                    calibrated=any(t["calibrated"] for t in report["targets"].values()), export=report.get("export"))
         return {n: t["latency_us"] for n, t in r["targets"].items()}
 
     pngs = {"gates": plots.macs_per_gate(report), "targets": plots.targets_bars(report),
@@ -83,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
             raise DataError("no model given: pass a .keras/.h5 file, a spec like lstm:16,dense:4, or --demo lstm")
         bar.step("loaded")
         desc = loaded.desc if args.seq_len is None else loaded.desc.with_seq_len(args.seq_len)
-        report = profile(desc, args.target, args.quant, calibrated=args.calibrated)
+        if args.export and not args.calibrated:
+            raise DataError("--export refines the calibrated per-kernel prediction; add --calibrated")
+        report = profile(desc, args.target, args.quant, calibrated=args.calibrated, export=args.export)
         bar.step("counted")
         files = {} if args.no_files else build_report_files(report, desc, args.out)
         bar.step("written")

@@ -44,9 +44,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TargetError
-from ..ir import GATES, BidirectionalLayer, DenseLayer, Layer, ModelDesc, RecurrentLayer
+from ..ir import ModelDesc
 
-ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu")
+ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu", "max")
 
 #: Bytes per stored element, by quantization: weights, biases, activations/hidden state, LSTM cell
 #: state, gate scratch (TFLite Micro int8 LSTM: int16 gate buffers and cell state, int32 biases).
@@ -73,128 +73,29 @@ def check_quant(quant: str) -> None:
         raise TargetError(f"unknown --quant {quant}; choose from {', '.join(QUANTS)}")
 
 
-def _zero_ops() -> dict[str, int]:
+def zero_ops() -> dict[str, int]:
     return {k: 0 for k in ELEMENTWISE_OPS}
 
 
-def gate_counts(layer: RecurrentLayer) -> dict[str, dict[str, int]]:
-    """Per gate, per timestep, one direction: MACs (input/recurrent parts) and bias adds (Keras weights)."""
-    i, h = layer.input_size, layer.units
-    out: dict[str, dict[str, int]] = {}
-    for gate in GATES[layer.cell]:
-        two_biases = layer.cell == "gru" and layer.reset_after
-        out[gate] = {
-            "input_macs_per_step": h * i,
-            "recurrent_macs_per_step": h * h,
-            "macs_per_step": h * (i + h),
-            "input_bias_adds_per_step": h,
-            "recurrent_bias_adds_per_step": h if two_biases else 0,
-            "bias_adds_per_step": 2 * h if two_biases else h,
-        }
-    return out
-
-
-def recurrent_elementwise(layer: RecurrentLayer) -> dict[str, int]:
-    """Elementwise work per timestep of one direction, as executed (see the module docstring)."""
-    h = layer.units
-    ops = _zero_ops()
-    if layer.cell == "lstm":
-        ops.update(bias_add=4 * h, gate_add=4 * h, sigmoid=3 * h, tanh=2 * h, mul=3 * h, add=h)
-    elif layer.reset_after:
-        ops.update(bias_add=4 * h, gate_add=3 * h, sigmoid=2 * h, tanh=h, mul=2 * h, sub=h, add=h)
-    else:
-        ops.update(bias_add=3 * h, gate_add=3 * h, sigmoid=2 * h, tanh=h, mul=2 * h, sub=h, add=h)
-    return ops
-
-
-def _dense_elementwise(layer: DenseLayer) -> dict[str, int]:
-    ops = _zero_ops()
-    ops["bias_add"] = layer.units
-    if layer.activation in ("sigmoid", "tanh", "relu", "softmax"):
-        ops[layer.activation] += layer.units
-    return ops
-
-
-def _merge_elementwise(layer: BidirectionalLayer) -> dict[str, int]:
-    ops = _zero_ops()
-    u = layer.units
-    if layer.merge_mode in ("sum",):
-        ops["add"] = u
-    elif layer.merge_mode == "mul":
-        ops["mul"] = u
-    elif layer.merge_mode == "ave":
-        ops.update(add=u, mul=u)
-    return ops
-
-
-def _scaled(ops: dict[str, int], k: int) -> dict[str, int]:
+def scaled(ops: dict[str, int], k: int) -> dict[str, int]:
     return {name: v * k for name, v in ops.items()}
 
 
-def _summed(*many: dict[str, int]) -> dict[str, int]:
-    out = _zero_ops()
+def summed(*many: dict[str, int]) -> dict[str, int]:
+    out = zero_ops()
     for ops in many:
         for name, v in ops.items():
             out[name] += v
     return out
 
 
-def _rnn_storage(layer: RecurrentLayer, quant: str) -> dict[str, int]:
-    s = STORAGE[quant]
-    weights = layer.kernel.size + layer.recurrent_kernel.size
-    qparams = 0 if quant.startswith("float") else 2 * layer.num_gates * layer.units * QPARAM_BYTES_PER_CHANNEL
-    state = layer.units * s["act"] + (layer.units * s["cell"] if layer.cell == "lstm" else 0)
-    return {"weights": int(weights), "biases": int(layer.bias.size), "weight_bytes_int": int(weights * s["weight"]),
-            "bias_bytes": int(layer.bias.size * s["bias"]), "qparam_bytes": qparams, "state_bytes": state,
-            "scratch_bytes": SCRATCH_BUFFERS * layer.units * s["scratch"]}
+def count_layer(layer: Any, seq_len: int, in_is_seq: bool, quant: str) -> dict[str, Any]:
+    """JSON-ready counts of one layer (the kind counts, see edgelstm.layers): per step and per inference."""
+    from ..layers import kind_of
 
-
-def count_layer(layer: Layer, seq_len: int, in_is_seq: bool, quant: str) -> dict[str, Any]:
-    """JSON-ready counts of one layer: per step and per inference (whole sequence)."""
-    s = STORAGE[quant]
     d: dict[str, Any] = {"name": layer.name, "type": layer.type, "units": layer.units, "input_size": layer.input_size,
                          "params": int(layer.params)}
-    if isinstance(layer, DenseLayer):
-        calls = seq_len if (layer.time_distributed and in_is_seq) else 1
-        macs = layer.input_size * layer.units
-        qparams = 0 if quant.startswith("float") else layer.units * QPARAM_BYTES_PER_CHANNEL
-        d.update(activation=layer.activation, calls=calls, gates={}, macs_per_step=macs if calls > 1 else 0,
-                 macs_per_call=macs, macs=macs * calls,
-                 elementwise_per_call=_dense_elementwise(layer),
-                 elementwise=_scaled(_dense_elementwise(layer), calls),
-                 storage={"weights": int(layer.kernel.size), "biases": int(layer.bias.size),
-                          "weight_bytes": int(layer.kernel.size * s["weight"]),
-                          "bias_bytes": int(layer.bias.size * s["bias"]), "qparam_bytes": qparams},
-                 weight_bytes=int(layer.kernel.size * s["weight"] + layer.bias.size * s["bias"] + qparams),
-                 state_bytes=0, scratch_bytes=0, output_is_sequence=calls > 1)
-        return d
-    dirs = [layer] if isinstance(layer, RecurrentLayer) else [layer.forward, layer.backward]
-    first = dirs[0]
-    gates = gate_counts(first)
-    if len(dirs) == 2:
-        gates = {g: _scaled(c, 2) for g, c in gates.items()}
-    ew_step = _summed(*[recurrent_elementwise(r) for r in dirs])
-    macs_step = sum(g["macs_per_step"] for g in gates.values())
-    stores = [_rnn_storage(r, quant) for r in dirs]
-    merge_calls = 0
-    if isinstance(layer, BidirectionalLayer):
-        merge_calls = seq_len if layer.return_sequences else 1
-        d.update(directions=2, merge_mode=layer.merge_mode)
-    else:
-        d.update(directions=1)
-    merge = _scaled(_merge_elementwise(layer), merge_calls) if isinstance(layer, BidirectionalLayer) else _zero_ops()
-    d.update(cell=first.cell, return_sequences=layer.return_sequences, calls=seq_len)
-    if first.cell == "gru":
-        d["reset_after"] = first.reset_after
-    wbytes = sum(st["weight_bytes_int"] + st["bias_bytes"] + st["qparam_bytes"] for st in stores)
-    d.update(gates=gates, macs_per_step=macs_step, macs_per_call=macs_step, macs=macs_step * seq_len,
-             elementwise_per_step=ew_step, elementwise=_summed(_scaled(ew_step, seq_len), merge),
-             storage={"weights": sum(st["weights"] for st in stores), "biases": sum(st["biases"] for st in stores),
-                      "weight_bytes": sum(st["weight_bytes_int"] for st in stores),
-                      "bias_bytes": sum(st["bias_bytes"] for st in stores),
-                      "qparam_bytes": sum(st["qparam_bytes"] for st in stores)},
-             weight_bytes=wbytes, state_bytes=sum(st["state_bytes"] for st in stores),
-             scratch_bytes=max(st["scratch_bytes"] for st in stores), output_is_sequence=layer.return_sequences)
+    d.update(kind_of(layer).count(layer, seq_len, in_is_seq, quant))
     return d
 
 
@@ -207,20 +108,20 @@ def count_model(desc: ModelDesc, quant: str = "int8") -> dict[str, Any]:
     is_seq = True
     in_buf = T * desc.input_size * s["act"]
     act_peak = 0
-    for layer in desc.layers:
-        c = count_layer(layer, T, is_seq, quant)
+    for layer, t_in in zip(desc.layers, desc.seq_lens()):
+        c = count_layer(layer, t_in, is_seq, quant)
         is_seq = c["output_is_sequence"]
-        out_buf = (T if is_seq else 1) * layer.output_size * s["act"]
+        out_buf = (c.get("out_len", t_in) if is_seq else 1) * layer.output_size * s["act"]
         c["activation_bytes"] = in_buf + out_buf
         act_peak = max(act_peak, in_buf + out_buf)
         in_buf = out_buf
         layers.append(c)
-    ew = _summed(*[l["elementwise"] for l in layers])
+    ew = summed(*[l["elementwise"] for l in layers])
     weight_bytes = sum(l["weight_bytes"] for l in layers)
     state = sum(l["state_bytes"] for l in layers)
     scratch = max(l["scratch_bytes"] for l in layers)
-    rec_step = sum(l["macs_per_step"] for l in layers if l["type"] != "dense")
-    stream = rec_step + sum(l["macs_per_call"] for l in layers if l["type"] == "dense")
+    rec_step = sum(l["macs_per_step"] for l in layers if "directions" in l)
+    stream = rec_step + sum(l["macs_per_call"] for l in layers if "directions" not in l)
     totals = {
         "macs": sum(l["macs"] for l in layers),
         "recurrent_macs_per_step": rec_step,

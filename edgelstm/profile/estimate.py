@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import kernel_costs
 from .targets import Target
 
 _INT_OPS = {"bias_add": ("int32_add",), "gate_add": ("int32_add",), "add": ("int32_add",), "sub": ("int32_add",),
-            "mul": ("int32_mult",), "relu": ("int32_add",)}
+            "mul": ("int32_mult",), "relu": ("int32_add",), "max": ("int32_add",)}
 _FLOAT_OPS = {"bias_add": ("fp32_add",), "gate_add": ("fp32_add",), "add": ("fp32_add",), "sub": ("fp32_add",),
-              "mul": ("fp32_mult",), "relu": ("fp32_add",)}
+              "mul": ("fp32_mult",), "relu": ("fp32_add",), "max": ("fp32_add",)}
 #: sigmoid/tanh/softmax as ~10 multiply-adds (polynomial / integer reference iterations): an estimate.
 TRANSCENDENTAL_MACS = {"sigmoid": 10, "tanh": 10, "softmax": 20}
 
@@ -39,8 +40,9 @@ def layer_cycles(layer: dict[str, Any], target: Target, dtype: str, cpm: float,
     cyc = dict(target.cycles[dtype])
     if all_inclusive:
         cyc = {k: 0.0 for k in cyc}
+    cyc.setdefault("max", cyc["relu"])  # a comparison (profiles without their own figure)
     ew_total = sum(n * cyc[op] for op, n in layer["elementwise"].items())
-    if layer["type"] == "dense":
+    if "directions" not in layer:  # dense, conv, pooling: one application per call
         per_call_ew = sum(n * cyc[op] for op, n in layer["elementwise_per_call"].items())
         per_call = layer["macs_per_call"] * cpm + per_call_ew + cyc["overhead_per_layer_step"]
         return {"total": per_call * layer["calls"], "per_call": per_call}
@@ -72,7 +74,35 @@ def op_level_energy_pj(counts: dict[str, Any], target: Target) -> dict[str, floa
     return {"compute_pj": compute, "elementwise_pj": ew, "memory_pj": memory, "total_pj": compute + ew + memory}
 
 
-def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False) -> dict[str, Any]:
+def kernel_model(counts: dict[str, Any], target: Target, export: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Any] | None, str]:
+    """The per-kernel prediction (kernel_costs.predict) of an int8 model on a target with
+    [calibration.kernels] tables, or (None, why not)."""
+    if counts["quant"] != "int8":
+        return None, f"the kernel tables model int8 C exports, not {counts['quant']}"
+    cal = kernel_costs.load_calibration(target.calibration, target.path.name)
+    if cal is None:
+        return None, "the profile has no [calibration.kernels] tables (run `make bench ONLY=kernels`)"
+    cpi = float(target.calibration.get("cycles_per_instruction", 1.0))
+    if export is not None:
+        model_flash = int(export["model_flash_bytes"])
+        how = export["model_flash_source"]
+        modes = list(export["lstm_modes"])
+    else:
+        model_flash = int(counts["totals"]["weight_bytes"])
+        how = ("weights, biases and quantization parameters as counted (no export given: the fused kernels' "
+               "layouts, tables, descriptors and generated code are not included; pass --export DIR)")
+        modes = []
+    pred = kernel_costs.predict(counts["layers"], counts["seq_len"], cal, cpi, target.clock_mhz, model_flash, modes)
+    pred["flash"]["model_source"] = how
+    if export is None and any(r["kernel"] == "lstm" for r in pred["kernels"]):
+        pred["note"] = ("LSTM requantization mode unknown without an export (pass --export DIR): the 'fast' "
+                        "mode's terms are used")
+    return pred, ""
+
+
+def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False,
+             export: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per-target results for the report's ``targets`` object."""
     dtype = counts["mac_dtype"]
     cpm, used_cal = cycles_per_mac(target, dtype, calibrated)
@@ -82,6 +112,16 @@ def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False) -
     T = counts["seq_len"]
     tot = counts["totals"]
     flash = tot["weight_bytes"] + target.runtime_flash_bytes
+    kernels, why_not = kernel_model(counts, target, export) if calibrated else (None, "")
+    if kernels is not None:
+        cycles = kernels["cycles"]
+        cpi = kernels["cycles"] / kernels["instructions"] if kernels["instructions"] else 1.0
+        per_layer = [{"total": sum(r["instructions"] for r in kernels["kernels"] if r["layer"] == l["name"]) * cpi}
+                     for l in counts["layers"]]
+        stream_cycles = cpi * sum(r["instructions"] / (r["steps"] * r["calls"]) if r["steps"] > 1 else
+                                  r["instructions"] / max(r["calls"], 1) for r in kernels["kernels"])
+        flash = kernels["flash"]["total"]
+        used_cal = True
     ram = tot["model_ram_bytes"] + target.runtime_ram_bytes
     fits_flash, fits_ram = flash <= target.flash_bytes, ram <= target.sram_bytes
     warnings = []
@@ -97,11 +137,17 @@ def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False) -
                         "run `edgelstm run` on this target first (using the datasheet estimate)")
     notes = [] if target.power_verified else [
         f"{target.name}: energy per cycle not verified against a datasheet ({target.sources.get('power', '')})"]
+    if kernels is not None and kernels.get("note"):
+        notes.append(f"{target.name}: {kernels['note']}")
+    if calibrated and kernels is None and used_cal:
+        notes.append(f"{target.name}: per-kernel model not used ({why_not}); the measured instructions per MAC "
+                     f"({cpm:g} cycles/MAC) is used instead")
     mcu_pj = cycles * target.pj_per_cycle
     op = op_level_energy_pj(counts, target)
     return {
         "name": target.name, "chip": target.chip, "clock_mhz": target.clock_mhz,
-        "cycles": round(cycles), "cycles_per_mac": cpm, "calibrated": used_cal,
+        "cycles": round(cycles), "cycles_per_mac": cpm,
+        "instructions": kernels["instructions"] if kernels is not None else None, "calibrated": used_cal,
         "latency_us": cycles / target.clock_mhz,
         "latency_per_step_us": cycles / target.clock_mhz / T,
         "stream_step_latency_us": stream_cycles / target.clock_mhz,
@@ -116,4 +162,6 @@ def estimate(counts: dict[str, Any], target: Target, calibrated: bool = False) -
         "flash_used": flash / target.flash_bytes, "ram_used": ram / target.sram_bytes,
         "fits": fits_flash and fits_ram, "fits_flash": fits_flash, "fits_ram": fits_ram,
         "warnings": warnings, "notes": notes,
+        "model": "per-kernel" if kernels is not None else ("per-MAC (measured)" if used_cal else "datasheet"),
+        "kernel_model": kernels,
     }

@@ -63,6 +63,12 @@ def render(report: dict[str, Any], plots: dict[str, bytes]) -> str:
         '<p class="note">Estimates from profiles/*.toml (every figure with its source). * energy per cycle not verified '
         "against a datasheet. Flash and RAM include each target's runtime estimate.</p>",
         _img("plot-targets", plots["targets"], "latency and energy per target"),
+        *(["<h2>Per-kernel prediction (--calibrated)</h2>",
+            _table("kernels", rep.KERNEL_HEADER, [[c.replace("**", "") for c in r] for r in rep.kernel_rows(report)]),
+            '<p class="note">Instructions = sum of each kernel table\'s terms x counts; latency = instructions x '
+            "cycles per instruction / clock; flash = model file + the kernels' source files (each once), as "
+            "<code>edgelstm run</code> reports it.</p>"] if rep.kernel_rows(report) else []),
+        *[f'<p class="note">{_esc(s)}</p>' for s in rep.kernel_sources(report)],
         "<h2>Layers</h2>", _table("layers", rep.LAYER_HEADER, rep.layer_rows(report)),
         "<h2>MACs per gate</h2>", _img("plot-gates", plots["gates"], "MACs per gate per layer"),
         _table("gates", rep.GATE_HEADER, rep.gate_rows(report)),

@@ -71,6 +71,41 @@ def target_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+KERNEL_HEADER = ["target", "kernel", "layer", "calls x steps", "in -> units", "instructions", "latency", "flash"]
+
+
+def kernel_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The per-kernel prediction (--calibrated with [calibration.kernels]) of every target that has one."""
+    rows = []
+    for name, t in report["targets"].items():
+        k = t.get("kernel_model")
+        if not k:
+            continue
+        for r in k["kernels"]:
+            shape = f"{r['inputs']} -> {r['units']}" if r["inputs"] else str(r["units"])
+            rows.append([name, r["kernel"] + (f" ({r['mode']})" if r["mode"] else ""), r["layer"],
+                         f"{r['calls']} x {r['steps']}", shape, fmt_int(r["instructions"]), fmt_us(r["latency_us"]),
+                         fmt_bytes(r["flash_bytes"]) if r["flash_bytes"] else "(counted above)"])
+        rows.append([name, "**total**", "", "", "", fmt_int(k["instructions"]), fmt_us(k["latency_us"]),
+                     f"{fmt_bytes(k['flash']['total'])} (model {fmt_bytes(k['flash']['model'])} + kernels "
+                     f"{fmt_bytes(k['flash']['kernels'])})"])
+    return rows
+
+
+def kernel_sources(report: dict[str, Any]) -> list[str]:
+    """Where each target's terms came from, and how the model's flash was taken."""
+    out = []
+    for name, t in report["targets"].items():
+        k = t.get("kernel_model")
+        if k:
+            out.append(f"{name}: terms from profiles [calibration.kernels]: {k['source']}; model flash: "
+                       f"{k['flash']['model_source']}")
+        elif t.get("calibrated"):
+            out.append(f"{name}: no per-kernel tables used; one measured instructions-per-MAC figure "
+                       f"({t['cycles_per_mac']:g})")
+    return out
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     tot = report["totals"]
     lines = [f"# edgelstm profile: {report['model']}", "",
@@ -95,6 +130,18 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["", "Latency and energy are estimates from the target profiles (profiles/*.toml, every figure with its "
               "source); * = energy per cycle not verified against a datasheet. Flash and RAM include each target's "
               "runtime estimate."]
+    krows = kernel_rows(report)
+    if krows:
+        lines += ["", "## Per-kernel prediction (--calibrated)", ""]
+        lines += _table(KERNEL_HEADER, krows)
+        lines += ["", "Instructions = sum of each kernel table's terms x counts (calls, steps, units, inputs, MACs); "
+                  "latency = instructions x cycles per instruction / clock; flash = model file + the kernels' source "
+                  "files (each once), as `edgelstm run` reports it."]
+    srcs = kernel_sources(report)
+    if srcs:
+        lines += [""] + [f"- {s}" for s in srcs]
+    if report.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     if report.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""LOGISTIC and TANH. int8: a 256-entry table filled by running TFLite Micro's own kernel on
-every int8 input (exact by construction); float32: expf/tanhf."""
+"""LOGISTIC and TANH (and a RELU/RELU6 the converter could not fuse into the op before it, such as
+after the int16 LSTM cell's QUANTIZE). int8: a 256-entry table filled by running TFLite Micro's
+own kernel on every int8 input (exact by construction); float32: expf/tanhf."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,15 +11,27 @@ from ..kernels import call
 from . import Context, Emitted, handler
 
 
+_TABLES: dict[tuple, np.ndarray] = {}  # (op kind, version, input and output scale / zero point) -> table
+
+
 def tflm_table(ctx: Context, op) -> np.ndarray:
-    """Outputs of TFLite Micro for the op on inputs -128..127."""
+    """Outputs of TFLite Micro for the op on inputs -128..127. The table depends only on the op
+    and the quantization of its input and output: equal ones (an unrolled graph's timesteps often
+    share them) run TFLite Micro once."""
     from tflite_micro import runtime
 
-    it = runtime.Interpreter.from_bytes(one_op_model(ctx.graph, op, size=256))
-    it.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
-    it.invoke()
-    out = np.asarray(it.get_output(0)).reshape(256).astype(np.int8)
-    return np.concatenate([out[128:], out[:128]])  # index = (uint8_t)x
+    g = ctx.graph
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    code = g.model.operatorCodes[g.model.subgraphs[0].operators[op.index].opcodeIndex]
+    key = (op.kind, int(code.version or 1), np.float32(x.q_scale).tobytes(), x.q_zero_point,
+           np.float32(y.q_scale).tobytes(), y.q_zero_point)
+    if key not in _TABLES:
+        it = runtime.Interpreter.from_bytes(one_op_model(g, op, size=256))
+        it.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+        it.invoke()
+        out = np.asarray(it.get_output(0)).reshape(256).astype(np.int8)
+        _TABLES[key] = np.concatenate([out[128:], out[:128]])  # index = (uint8_t)x
+    return _TABLES[key].copy()
 
 
 def _lut(ctx: Context, op, what: str) -> Emitted:
@@ -39,6 +52,16 @@ def logistic_s8(ctx: Context, op) -> Emitted:
 @handler("TANH", "int8")
 def tanh_s8(ctx: Context, op) -> Emitted:
     return _lut(ctx, op, "tanh")
+
+
+@handler("RELU", "int8")
+def relu_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "relu (requantized)")
+
+
+@handler("RELU6", "int8")
+def relu6_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "relu6 (requantized)")
 
 
 @handler("LOGISTIC", "float32")

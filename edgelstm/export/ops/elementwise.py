@@ -6,8 +6,8 @@ import numpy as np
 
 from ...errors import UnsupportedCombination
 from ..cformat import c_array, c_struct
-from ..quantparams import (activation_range, activation_range_s8, add_params, mul_s16_params, quantize_multiplier,
-                           quantize_multiplier_smaller_than_one)
+from ..quantparams import (activation_range, activation_range_f32, activation_range_s8, add_params, mul_s16_params,
+                           quantize_multiplier, quantize_multiplier_smaller_than_one)
 from ..kernels import call
 from . import Context, Emitted, handler
 
@@ -131,10 +131,12 @@ def add_s16(ctx: Context, op) -> Emitted:
 
 
 def _f32(ctx: Context, op, fn: str) -> Emitted:
-    if _act(op) != 0:
-        raise UnsupportedCombination(f"float {op.kind} with a fused activation is not supported by the C export")
     (pa, pb), defs, n = _operands(ctx, op)
-    return Emitted.of(defs, call(fn, str(n), pa, pb, ctx.ptr(op.outputs[0])))
+    calls = [call(fn, str(n), pa, pb, ctx.ptr(op.outputs[0]))]
+    if _act(op):  # (hard_sigmoid's ADD 3 carries a RELU6)
+        lo, hi = (f"{v!r}f".replace("3.4028234663852886e+38f", "FLT_MAX") for v in activation_range_f32(_act(op)))
+        calls.append(call("clamp_f32", str(n), lo, hi, ctx.ptr(op.outputs[0])))
+    return Emitted.of(defs, *calls)
 
 
 @handler("ADD", "float32")

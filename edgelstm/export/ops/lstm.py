@@ -3,7 +3,7 @@ with h and c kept in the model state (TFLite's variable tensors)."""
 from __future__ import annotations
 
 from ...errors import UnsupportedCombination
-from ..kernels import call
+from ..kernels import KernelCall
 from . import Context, Emitted, handler
 
 _HIDDEN, _CELL = 18, 19  # input slots of the variable tensors
@@ -37,15 +37,15 @@ def lstm_s8(ctx: Context, op) -> Emitted:
     words = lstm_s8_scratch_words(in_size, units)
     scratch = ctx.scratch("int32_t", words)
     return _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps, in_size, units, p.c_definitions(name),
-                      4 * words)
+                      4 * words, note={"layer": name, "input_size": in_size, "units": units, "mode": p.kernel_mode()})
 
 
 def _time_loop(ctx: Context, op, kernel: str, name: str, state: tuple[str, str, str], steps: int, in_size: int,
-               units: int, definitions: str, scratch_bytes: int) -> Emitted:
+               units: int, definitions: str, scratch_bytes: int, note: dict | None = None) -> Emitted:
     """The op's timesteps: the step kernel, then h copied into the op's output sequence."""
     h, c, scratch = state
     x = ctx.ptr(op.inputs[0]) + (f" + t * {in_size}" if steps > 1 else "")
-    step = call(kernel, f"&{name}", x, h, c, scratch, scratch_bytes=scratch_bytes)
+    step = KernelCall(kernel, (f"&{name}", x, h, c, scratch), scratch_bytes, note or {})
     copy = f"memcpy({ctx.ptr(op.outputs[0])}{f' + t * {units}' if steps > 1 else ''}, {h}, sizeof({h}));"
     if steps == 1:
         return Emitted(definitions, [str(step), copy], [step])

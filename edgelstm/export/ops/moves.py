@@ -1,16 +1,69 @@
 """Ops that only move bytes (reshape, slice, unpack, concatenate, reverse): compiled to memcpy
 runs. Which input element lands where is learned by running the op itself in TFLite Micro on
-inputs that hold their own indices, so the C copies follow TFLite's semantics exactly."""
+inputs that hold their own indices, so the C copies follow TFLite's semantics exactly.
+
+A constant data input (the zero padding a 'same' Conv1D concatenates in the lowered graph) is
+fed indices like the others, then copied from a const array holding its values."""
 from __future__ import annotations
+
+import copy
+import hashlib
 
 import numpy as np
 
 from ...errors import UnsupportedCombination
-from ..graph import Op, one_op_model
+from ..cformat import c_array, c_identifier
+from ..graph import Graph, Op
 from . import Context, Emitted, handler
 
 MOVE_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "STRIDED_SLICE", "SLICE", "UNPACK", "PACK",
             "CONCATENATION", "REVERSE_V2", "TRANSPOSE")
+_ALL_DATA = ("CONCATENATION", "PACK")  # every input is data; the other ops take data from input 0 only
+
+
+def data_inputs(g: Graph, op: Op) -> list[int]:
+    """The inputs whose elements the op moves (constants included); the rest are parameters
+    (shapes, axes, begin/end/strides)."""
+    if op.kind in _ALL_DATA:
+        return [i for i in op.inputs if i >= 0]
+    return [op.inputs[0]]
+
+
+def one_op_model(g: Graph, op: Op, feeds: list[int]) -> bytes:
+    """A .tflite holding only ``op`` and the tensors it uses, with ``feeds`` (constants among them
+    turned into inputs) as the model's inputs. Built from the op's own tensors: cutting a copy of
+    the whole model costs far more on the large lowered graphs."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    model, sg = g.model, g.model.subgraphs[0]
+    used = list(dict.fromkeys(i for i in list(op.inputs) + list(op.outputs) + list(op.intermediates) if i >= 0))
+    remap = {old: new for new, old in enumerate(used)}
+    buffers = [schema.BufferT()]
+    tensors = []
+    for old in used:
+        t = copy.copy(sg.tensors[old])
+        if g.t(old).is_const and old not in feeds:
+            buf = schema.BufferT()
+            buf.data = model.buffers[t.buffer].data
+            buffers.append(buf)
+            t.buffer = len(buffers) - 1
+        else:
+            t.buffer = 0
+        tensors.append(t)
+    src = sg.operators[op.index]
+    new_op = copy.copy(src)
+    new_op.inputs = np.asarray([remap[i] if i >= 0 else -1 for i in op.inputs], np.int32)
+    new_op.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
+    new_op.intermediates = np.asarray([remap[i] for i in op.intermediates], np.int32) if op.intermediates else None
+    sub = schema.SubGraphT()
+    sub.tensors, sub.operators, sub.name = tensors, [new_op], b"one_op"
+    sub.inputs = np.asarray([remap[i] for i in feeds], np.int32)
+    sub.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
+    out = schema.ModelT()
+    out.version, out.description = model.version, b"edgelstm one-op model"
+    out.operatorCodes, out.subgraphs, out.buffers = model.operatorCodes, [sub], buffers
+    return bytes(fbu.convert_object_to_bytearray(out))
 
 
 def _run_tflm(model: bytes, feeds: list[np.ndarray], n_out: int) -> list[np.ndarray]:
@@ -24,26 +77,27 @@ def _run_tflm(model: bytes, feeds: list[np.ndarray], n_out: int) -> list[np.ndar
 
 
 def source_indices(ctx: Context, op: Op) -> tuple[list[int], list[np.ndarray]]:
-    """(activation inputs, per output the global source element of each output element)."""
+    """(data inputs, per output the global source element of each output element). Elements are
+    numbered across the data inputs in order, constants included."""
     g = ctx.graph
-    acts = [i for i in op.inputs if i >= 0 and not g.t(i).is_const]
-    sizes = [g.t(i).size for i in acts]
+    srcs = data_inputs(g, op)
+    sizes = [g.t(i).size for i in srcs]
     starts = np.cumsum([0] + sizes)
-    dtype = g.t(acts[0]).dtype
-    model = one_op_model(g, op)
+    dtype = g.t(srcs[0]).dtype
+    model = one_op_model(g, op, srcs)
     if dtype == "float32":
-        feeds = [np.arange(s0, s0 + n, dtype=np.float32).reshape(g.t(i).shape) for i, s0, n in zip(acts, starts, sizes)]
+        feeds = [np.arange(s0, s0 + n, dtype=np.float32).reshape(g.t(i).shape) for i, s0, n in zip(srcs, starts, sizes)]
         outs = _run_tflm(model, feeds, len(op.outputs))
-        return acts, [o.astype(np.int64) for o in outs]
+        return srcs, [o.astype(np.int64) for o in outs]
     if starts[-1] > 65536:
         raise UnsupportedCombination(f"{op.kind} on more than 65536 elements is not supported by the C export")
     info = np.iinfo(dtype)
     digits = []
     for part in (lambda v: v % 256, lambda v: v // 256):
         feeds = [(part(np.arange(s0, s0 + n)) + info.min).astype(dtype).reshape(g.t(i).shape)
-                 for i, s0, n in zip(acts, starts, sizes)]
+                 for i, s0, n in zip(srcs, starts, sizes)]
         digits.append([o.astype(np.int64) - info.min for o in _run_tflm(model, feeds, len(op.outputs))])
-    return acts, [lo + 256 * hi for lo, hi in zip(*digits)]
+    return srcs, [lo + 256 * hi for lo, hi in zip(*digits)]
 
 
 def _check_same_quantization(ctx: Context, op: Op, tensors: list[int]) -> None:
@@ -56,13 +110,35 @@ def _check_same_quantization(ctx: Context, op: Op, tensors: list[int]) -> None:
                                          "is not supported by the C export")
 
 
+def _const_source(ctx: Context, tensor: int) -> tuple[str, str]:
+    """(C name, definition or '') of a constant data input; equal constants share one array."""
+    t = ctx.graph.t(tensor)
+    digest = hashlib.sha1(t.data.tobytes() + t.dtype.encode()).hexdigest()[:8]
+    name = c_identifier(f"{ctx.prefix}_const_{digest}")
+    if not ctx.first_use(name):
+        return name, ""
+    values = np.unique(t.data)
+    what = f"all {values[0]}" if values.size == 1 else f"{t.size} values"
+    return name, c_array(name, t.data, f"constant input {list(t.shape)} of a data movement ({what})")
+
+
 def move(ctx: Context, op: Op) -> Emitted:
-    acts, maps = source_indices(ctx, op)
-    _check_same_quantization(ctx, op, acts + op.outputs)
+    srcs, maps = source_indices(ctx, op)
+    _check_same_quantization(ctx, op, srcs + op.outputs)
     g = ctx.graph
-    starts = np.cumsum([0] + [g.t(i).size for i in acts])
+    starts = np.cumsum([0] + [g.t(i).size for i in srcs])
+    defs, ptrs = "", []
+    for i in srcs:
+        if g.t(i).is_const:
+            name, d = _const_source(ctx, i)
+            defs += d
+            ptrs.append(name)
+        else:
+            ptrs.append(ctx.ptr(i))
     code = []
     for out, src in zip(op.outputs, maps):
+        if src.size and (src.min() < 0 or src.max() >= starts[-1]):
+            raise UnsupportedCombination(f"{op.kind}: TFLite Micro's output is not a rearrangement of its inputs")
         j = 0
         while j < src.size:
             k = int(np.searchsorted(starts, src[j], side="right") - 1)
@@ -71,11 +147,11 @@ def move(ctx: Context, op: Op) -> Emitted:
             while j + n < src.size and src[j + n] == src[j] + n and src[j + n] < starts[k + 1]:
                 n += 1
             dst = ctx.ptr(out) + (f" + {j}" if j else "")
-            srcp = ctx.ptr(acts[k]) + (f" + {off}" if off else "")
+            srcp = ptrs[k] + (f" + {off}" if off else "")
             code.append(f"memcpy({dst}, {srcp}, {n} * sizeof(*{ctx.ptr(out)}));")
             j += n
     code[0] += f"  /* {op.kind} */"
-    return Emitted("", code)
+    return Emitted(defs, code)
 
 
 for _kind in MOVE_OPS:

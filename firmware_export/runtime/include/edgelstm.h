@@ -149,6 +149,65 @@ typedef struct {
 } el_softmax_s8_t;
 void el_softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
 
+/* ---- int8: convolutional front ends (Conv1D, pooling over time) ------------------------------
+ * TFLite writes a Conv1D as CONV_2D and 1D pooling as *_POOL_2D on tensors with one spatial axis
+ * of length 1: x[in_len][channels] in, y[out_len][channels] out, time-major (NHWC with H or W = 1).
+ * The generator computes out_len and pad (the padded steps before x[0]) as TFLite's
+ * ComputePaddingHeightWidth does; tap k of output t reads x[t * stride - pad + k * dilation]. */
+
+/* CONV_2D (Conv1D), per output channel int8 weights w[out_ch][kernel][in_ch], int32 accumulator in
+ * units of input_scale * w_scale[o], requantized by input_scale * w_scale[o] / output_scale
+ * (multiplier[o] * 2^(shift[o] - 31)). TFLite Micro skips the taps that fall in the padding: the
+ * outputs t < first_full and t >= last_full sum w * (x + input_offset) over their valid taps onto
+ * bias; the outputs in between (every tap inside x) compute the same integers as a plain dot
+ * product onto bias_folded = bias - input_zero_point * sum(w[o]). */
+typedef struct {
+    int32_t in_len, in_ch;
+    int32_t out_len, out_ch;
+    int32_t kernel, stride, dilation, pad;
+    int32_t first_full, last_full;   /* outputs [first_full, last_full) read no padding */
+    const int8_t *weights;           /* out_ch x kernel x in_ch, symmetric (zero point 0) */
+    const int32_t *bias;             /* out_ch, TFLite's bias (0 where the model has none) */
+    const int32_t *bias_folded;      /* out_ch, bias - input_zero_point * sum(w[o]) */
+    const int32_t *multiplier;       /* out_ch, Q0.31 */
+    const int32_t *shift;            /* out_ch */
+    int32_t input_offset;            /* -input zero point */
+    int32_t output_offset;
+    int32_t act_min, act_max;        /* fused RELU (or none) as an int8 range */
+} el_conv_s8_t;
+void el_conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y);
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D along time: the window's steps inside x only (padding is never
+ * read); input and output share scale and zero point. Max: the largest raw value. Average: the
+ * int32 sum over the n valid steps divided by n, rounded half away from zero. Both clamped to
+ * [act_min, act_max]. */
+typedef struct {
+    int32_t in_len, channels, out_len;
+    int32_t pool, stride, pad;
+    int32_t act_min, act_max;
+} el_pool_s8_t;
+void el_maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
+void el_avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
+
+/* MEAN over the middle axis of x[outer][reduced][inner] (GlobalAveragePooling1D: reduced = time), as
+ * TFLite Micro's QuantizedMeanOrSum (also when scale and zero point match in and out): y = clamp(requant(
+ * sum - input_zero_point * reduced) + output_offset) to int8, with multiplier (Q0.31) and shift holding
+ * input_scale / output_scale / reduced (TFLite Micro's folding). */
+typedef struct {
+    int32_t outer, reduced, inner;
+    int32_t input_zero_point;
+    int32_t multiplier, shift;
+    int32_t output_offset;
+} el_mean_s8_t;
+void el_mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y);
+
+/* REDUCE_MAX over the middle axis of x[outer][reduced][inner] (GlobalMaxPooling1D): the largest raw
+ * value; input and output share scale and zero point (TFLite Micro requires it). */
+void el_reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y);
+
+/* MAXIMUM of two int8 tensors on one scale and zero point (the lowered graph's max pooling). */
+void el_maximum_s8(int32_t size, const int8_t *a, const int8_t *b, int8_t *y);
+
 /* ---- float32 ------------------------------------------------------------------------- */
 
 typedef struct {
@@ -161,9 +220,33 @@ void el_fc_f32(const el_fc_f32_t *p, const float *x, float *y);
 void el_add_f32(int32_t size, const float *a, const float *b, float *y);
 void el_sub_f32(int32_t size, const float *a, const float *b, float *y);
 void el_mul_f32(int32_t size, const float *a, const float *b, float *y);
+void el_clamp_f32(int32_t size, float lo, float hi, float *y); /* a fused RELU/RELU6/RELU_N1_TO_1, in place */
 void el_logistic_f32(int32_t size, const float *x, float *y);
 void el_tanh_f32(int32_t size, const float *x, float *y);
 void el_softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
+
+/* CONV_2D (Conv1D), float: per output, the products over the valid taps and input channels summed
+ * in TFLite's order, plus bias, clamped to the fused activation's range. Layout as el_conv_s8_t. */
+typedef struct {
+    int32_t in_len, in_ch;
+    int32_t out_len, out_ch;
+    int32_t kernel, stride, dilation, pad;
+    const float *weights;            /* out_ch x kernel x in_ch */
+    const float *bias;               /* out_ch, or 0 */
+    float act_min, act_max;
+} el_conv_f32_t;
+void el_conv_f32(const el_conv_f32_t *p, const float *x, float *y);
+
+typedef struct {
+    int32_t in_len, channels, out_len;
+    int32_t pool, stride, pad;
+    float act_min, act_max;
+} el_pool_f32_t;
+void el_maxpool_f32(const el_pool_f32_t *p, const float *x, float *y);
+void el_avgpool_f32(const el_pool_f32_t *p, const float *x, float *y);
+void el_mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
+void el_maximum_f32(int32_t size, const float *a, const float *b, float *y);
+void el_reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
 
 #ifdef __cplusplus
 }

@@ -26,13 +26,16 @@
  *
  * Tables are indexed by the int8 value itself: the pointers point at entry 128 of 256.
  *
- * Weights are laid out for the dot-product loops: the rows of an FC part (over x: zx rx nx of unit
- * 0, then of unit 1, ...; over h likewise) in groups of 4 rows (the last group 1 to 3), each group
+ * The kernel works on blocks of 4 units (units padded to a multiple of 4 with zero rows). Weights
+ * are laid out for the dot-product loops, in the order the kernel reads them: per block, per FC
+ * (zx zh rx rh nx nh; reset_after = 0: zx zh rx rh nx, and then, per block again, nh over q), a
+ * group of 4 rows, the FC's rows of the block's 4 units,
  * interleaved per 4 columns (columns padded with zeros to a multiple of 4): chunk k of a group
- * holds one 4-byte word of each of its rows, columns 4k .. 4k + 3. So the gate rows of a unit sit
- * together, and one pass over x (or h) feeds 4 rows. The three paths (plain C; SXTB16/SMLAD when
- * __ARM_FEATURE_DSP; VMLADAVA.S8 on gathered rows when __ARM_FEATURE_MVE) read the same arrays,
- * so one export folder builds for every core, and compute the same integers.
+ * holds one 4-byte word of each of its 4 rows, columns 4k .. 4k + 3. One pass over x (or h) feeds
+ * 4 rows, and a group's 4 sums are one gate of 4 units: the MVE path finishes the FCs and the
+ * elementwise ops of a block in vector lanes (4 units at a time). The three paths (plain C;
+ * SXTB16/SMLAD when __ARM_FEATURE_DSP; VLD4 + VMLADAVA.S8 when __ARM_FEATURE_MVE, like the LSTM's)
+ * read the same arrays, so one export folder builds for every core, and compute the same integers.
  */
 #ifndef EL_GRU_S8_H
 #define EL_GRU_S8_H
@@ -55,7 +58,17 @@ typedef struct {
     int32_t mult;
     int32_t k;
     int32_t rsh;
+    int32_t qsh;                   /* 24 - rsh: the MVE path's saturating shift (see el_gru_s8.c) */
 } el_gru_rq_t;
+
+/* One FC row: its bias and its requantization (the rows of a group of 4 are 4 records in a row:
+ * VLD4 puts each field of the 4 in one vector) */
+typedef struct {
+    int32_t bias2;                 /* 2 * bias, the input zero point folded in */
+    int32_t mult;
+    int32_t k;
+    int32_t rsh;
+} el_gru_row_t;
 
 /* ADD or SUB of two int8 tensors: TFLite's input rescales rq((a - zp) << 20) of each input as
  * 256-entry tables (an int8 input has 256 values; 1 KB each), doubled, then one requantization */
@@ -78,13 +91,11 @@ typedef struct {
     int32_t reset_after;           /* 1: Keras reset_after=True (v3 default), 0: GRU v1 */
     int32_t x_cols;                /* input_size rounded up to a multiple of 4 (weight row stride) */
     int32_t h_cols;                /* units rounded up to a multiple of 4 */
-    const int8_t *w_x;             /* rows z r n per unit over x, grouped and interleaved (see above) */
-    const int8_t *w_h;             /* reset_after: rows z r n per unit over h; else rows z r per unit
-                                      over h, then rows n per unit over q = MUL(r, h) */
-    /* the FC rows, in the order of the weights: x rows zx rx nx per unit, then h rows zh rh nh per
-     * unit (reset_after), or zh rh per unit then nh per unit */
-    const int32_t *bias2;          /* 2 * bias, the input zero point folded in */
-    const el_gru_rq_t *rq;         /* requantization to the FC's output grid */
+    const int8_t *w;               /* per block of 4 units the groups zx zh rx rh nx nh (reset_after), or
+                                      zx zh rx rh nx and then, per block, nh over q = MUL(r, h); each
+                                      group 4 rows (see above); 48 bytes of tail */
+    /* the FC rows, in the order of the groups (4 per group) */
+    const el_gru_row_t *rows;
     el_gru_addsub_t add_z;         /* update.pre = ADD(update.x, update.h), tables over zx and zh */
     el_gru_addsub_t add_r;         /* reset.pre = ADD(reset.x, reset.h) */
     el_gru_mul_t mul_r;            /* candidate.rh = MUL(r, candidate.h) (reset_after) or MUL(r, h) */
@@ -95,8 +106,9 @@ typedef struct {
 } el_gru_s8_t;
 
 /* Bytes of the work buffer gru_step_s8 needs (int32-aligned; not kept between steps). */
-#define EL_GRU_S8_WORK_BYTES(x_cols, h_cols, units) \
-    (2 * (x_cols) + 3 * (h_cols) + 7 * (units))
+#define EL_GRU_S8_PAD16(n) (((n) + 15) / 16 * 16)
+#define EL_GRU_S8_WORK_BYTES(input_size, units) \
+    (2 * EL_GRU_S8_PAD16(input_size) + 3 * EL_GRU_S8_PAD16(units) + 2 * (((units) + 3) / 4 * 4))
 
 /* One timestep: x[input_size], h[units] -> h_out[units] (h_out must not alias h). */
 void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work);
