@@ -71,7 +71,7 @@ def inspect(path: str | Path, model: Any, x: np.ndarray, variant: str | None = N
     if "input" in qz.params and "input" not in qz.trace:  # what the artifact is fed: x quantized
         qz.trace["input"] = qz.params["input"].fake(ft["input"])
     engine = "onnxruntime" if fmt == "onnx" else "litert"
-    got = runners.run_artifact(engine, data, variant, x, desc.output_is_sequence)
+    got = runners.run_artifact(engine, data, variant, x, desc.output_is_sequence, desc.mask_value)
     want = model.predict(x)
     out_p = _output_param(fmt, data)
     out_info = out_p.scale if out_p else None
