@@ -77,6 +77,12 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
     if variant not in VARIANTS:
         raise UnsupportedCombination(f"the C export supports --variant sequence or stateful, not {variant} "
                                      "(the C code always runs one timestep at a time)")
+    masked_note = ""
+    if desc.mask_value is not None and variant == "sequence":
+        # Masking: the sequence graph cannot skip masked steps; the C runs the step graph either way
+        variant = "stateful"
+        masked_note = ("Masking: exported as the stateful step graph (the fixed-length sequence graph cannot skip "
+                       "masked steps); <name>_run still takes the whole padded window")
     rules.check(desc, "tflite", variant, quant)
     tgt = load_target(target)
     streaming = desc.streamable
@@ -134,9 +140,12 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                     "dtype": x_info.dtype, "streaming": streaming,
                     "input_scale": x_info.q_scale, "input_zero_point": x_info.q_zero_point,
                     "output_scale": y_info.q_scale, "output_zero_point": y_info.q_zero_point,
-                    "functions": [f"{name}_reset", *([f"{name}_step"] if streaming else []), f"{name}_run"]},
+                    "functions": [f"{name}_reset", *([f"{name}_masked"] if desc.mask_value is not None else []),
+                                  *([f"{name}_step"] if streaming else []), f"{name}_run"],
+                    **_mask_api(desc, x_info)},
             "memory": {"arena_bytes": gen.arena_bytes, "state_struct_bytes": gen.state_bytes},
             "macs": _macs(desc, quant, streaming),
+            **({"notes": [masked_note]} if masked_note else {}),
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
@@ -173,6 +182,18 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
         output.close()
     info["out_dir"] = str(out_dir)
     return info
+
+
+def _mask_api(desc: Any, x_info: Any) -> dict:
+    """api.mask of a model with Masking: the mask value, and as the C input holds it (int8: quantized; every
+    input within half an input LSB of the mask value quantizes to it, so counts as masked)."""
+    if desc.mask_value is None:
+        return {}
+    from .cgen import mask_input_value
+
+    return {"mask": {"value": desc.mask_value,
+                     "input_value": mask_input_value(desc.mask_value, x_info.dtype, x_info.q_scale, x_info.q_zero_point),
+                     "all_masked_output": "the reset output: 0.0 (int8: the output zero point)"}}
 
 
 def _check_verdict(art: dict, force: bool, strict: bool) -> None:
