@@ -145,7 +145,8 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                     **_mask_api(desc, x_info)},
             "memory": {"arena_bytes": gen.arena_bytes, "state_struct_bytes": gen.state_bytes},
             "macs": _macs(desc, quant, streaming),
-            **({"notes": [masked_note]} if masked_note else {}),
+            **({"notes": [n for n in (masked_note, "Masking: macs.per_run counts every step (an upper bound: "
+                                      "masked steps are skipped)") if n]} if desc.mask_value is not None else {}),
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
