@@ -53,7 +53,8 @@ def mask_input(info: dict) -> float | None:
 
 
 def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
-    """Validation data (quantized with the input scale), random inputs, and the two extremes."""
+    """Validation data (quantized with the input scale), random inputs, (Masking) padded and all-masked
+    inputs, and the two extremes."""
     lay = layout(info)
     rng = np.random.default_rng(seed)
     shape = (lay.seq_len, lay.input_size)
@@ -70,18 +71,20 @@ def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8,
         parts.append(np.stack([np.full(shape, -4.0, np.float32), np.full(shape, 4.0, np.float32)]))
     mask = mask_input(info)
     if mask is not None:  # Masking: padded copies of random vectors (pre, post, a gap) and one all masked
-        parts.insert(-1, _padded(parts[-2][:3], mask))
+        parts.insert(-1, _padded(np.resize(parts[-2], (PADDED_VECTORS - 1, *shape)), mask))
     return np.concatenate(parts)
+
+
+#: Masking: the padded vectors make_vectors adds (pre, post, a gap, all masked), just before the extremes
+PADDED_VECTORS = 4
 
 
 def _padded(xs: np.ndarray, mask: float) -> np.ndarray:
     out = [x.copy() for x in xs]
     t = out[0].shape[0]
     out[0][: t // 2] = mask
-    if len(out) > 1:
-        out[1][t // 2 + 1:] = mask
-    if len(out) > 2:
-        out[2][t // 3: max(t // 3 + 1, 2 * t // 3)] = mask
+    out[1][t // 2 + 1:] = mask
+    out[2][t // 3: max(t // 3 + 1, 2 * t // 3)] = mask
     out.append(np.full_like(xs[0], mask))
     return np.stack(out)
 
