@@ -108,7 +108,7 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
 
 
 def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("tflite",),
-            variants: Iterable[str] = ("sequence",), quants: Iterable[str] = ("int8",),
+            variants: Iterable[str] | None = None, quants: Iterable[str] = ("int8",),
             calib: Dataset | None = None, validation: Dataset | None = None,
             progress: Callable[[str], None] | None = None, lstm_cell: str = "int16") -> Manifest:
     """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json.
@@ -119,7 +119,9 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     if lstm_cell not in rules.LSTM_CELLS:
         raise UnsupportedCombination(f"unknown --lstm-cell {lstm_cell}; choose from {', '.join(rules.LSTM_CELLS)}")
     desc = model.desc
-    formats, variants, quants = list(formats), list(variants), list(quants)
+    # no variants given: sequence (models with Masking: stateful, the one graph that can skip masked steps)
+    variants = rules.default_variants(desc, None if variants is None else list(variants))
+    formats, quants = list(formats), list(quants)
     for f, v, q in itertools.product(formats, variants, quants):
         rules.check(desc, f, v, q)  # before converting anything
     needs_calib = any(q in ("int8", "int16x8") for q in quants)
