@@ -148,6 +148,14 @@ def test_variant_rules_and_defaults(loaded):
     assert rules.default_variants(plain, list(rules.VARIANTS), all_requested=True) == list(rules.VARIANTS)
 
 
+def test_variant_all_on_the_command_line_is_marked():
+    from edgelstm.convert import rules
+    from edgelstm.convert.command import AllOf, _csv
+
+    assert isinstance(_csv(rules.VARIANTS)("all"), AllOf)
+    assert not isinstance(_csv(rules.VARIANTS)("sequence,unrolled,stateful"), AllOf)
+
+
 def test_cli_refuses_the_sequence_variant(files, tmp_path):
     proc = run_cli("convert", str(files["lstm"]), "--calib", str(files["calib"]), "--variant", "sequence",
                    "-o", str(tmp_path / "out"), check=False)

@@ -146,7 +146,8 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "memory": {"arena_bytes": gen.arena_bytes, "state_struct_bytes": gen.state_bytes},
             "macs": _macs(desc, quant, streaming),
             **({"notes": [n for n in (masked_note, "Masking: macs.per_run counts every step (an upper bound: "
-                                      "masked steps are skipped)") if n]} if desc.mask_value is not None else {}),
+                                      "masked steps are skipped)", _mask_range_note(desc, x_info)) if n]}
+               if desc.mask_value is not None else {}),
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
@@ -195,6 +196,18 @@ def _mask_api(desc: Any, x_info: Any) -> dict:
     return {"mask": {"value": desc.mask_value,
                      "input_value": mask_input_value(desc.mask_value, x_info.dtype, x_info.q_scale, x_info.q_zero_point),
                      "all_masked_output": "the reset output: 0.0 (int8: the output zero point)"}}
+
+
+def _mask_range_note(desc: Any, x_info: Any) -> str:
+    """int8: a mask value outside the input's range saturates, and so does every input beyond it."""
+    if x_info.dtype != "int8":
+        return ""
+    lo, hi = (-128 - x_info.q_zero_point) * x_info.q_scale, (127 - x_info.q_zero_point) * x_info.q_scale
+    if lo <= desc.mask_value <= hi:
+        return ""
+    return (f"Masking: mask_value {desc.mask_value:g} is outside the int8 input range [{lo:.4g}, {hi:.4g}]: it "
+            "quantizes to the saturated end, so a step whose every feature saturates there also counts as masked; "
+            "calibrate with data that includes the padding")
 
 
 def _check_verdict(art: dict, force: bool, strict: bool) -> None:

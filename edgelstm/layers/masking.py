@@ -17,6 +17,11 @@ Masking is not an IR layer: its value is ``ModelDesc.mask_value``, read by every
              <p>_run skips masked steps; int8: every feature equal to the quantized mask value
   profile    MACs count every step (an upper bound)
 
+Calibration: the step-model calibration (convert.tflite.step_calibration, ONNX) follows the
+trajectories with masked steps skipped; the ranges of the fused LSTM (calibrated by the TFLite
+converter on whole sequences) and of the lowered graphs (lower.ranges) include the padded steps,
+which can only widen them.
+
 Every step masked: Keras (and the reference) give the head applied to the zero state; the step
 graph never runs, so the converted and exported models return the reset output, 0.0 (int8: the
 output zero point).
