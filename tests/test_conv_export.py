@@ -201,7 +201,7 @@ def test_mean_s8_kernel_matches_tflm(same, conv_exports, tmp_path):
                     f"    const el_mean_s8_t p = {{ 1, {steps}, {ch}, {p['input_zero_point']}, {p['multiplier']}, "
                     f"{p['shift']}, {p['output_offset']} }};\n"
                     f"    int8_t y[{ch}];\n    for (int k = 0; k < {n}; ++k) {{\n"
-                    f"        mean_s8(&p, xs + k * {steps * ch}, y);\n"
+                    f"        el_mean_s8(&p, xs + k * {steps * ch}, y);\n"
                     f"        for (int c = 0; c < {ch}; ++c) printf(\"%d \", y[c]);\n    }}\n    return 0;\n}}\n")
     exe = tmp_path / "mean"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME / 'include'}", str(main),

@@ -29,7 +29,9 @@ def _assert_state_size(d: Path, info: dict, tmp_path: Path) -> None:
     src = tmp_path / "sizeof.c"
     src.write_text('#include <stdio.h>\n#include "hx_model.h"\n'
                    'int main(void)\n{\n    printf("%zu", sizeof(hx_state_t));\n    return 0;\n}\n')
-    subprocess.run(["gcc", "-std=c99", f"-I{d}", str(src), "-o", str(tmp_path / "sizeof")], check=True)
+    subprocess.run(["gcc", "-std=c99", f"-I{d}", f"-I{d / 'runtime' / 'include'}", str(src), "-o",
+                    str(tmp_path / "sizeof")],
+                   check=True)
     got = subprocess.run([str(tmp_path / "sizeof")], check=True, capture_output=True, text=True).stdout
     assert int(got) == info["memory"]["state_struct_bytes"]
 
@@ -70,8 +72,10 @@ def test_demo_export_folder(kind, request):
     header = (d / "hx_model.h").read_text()
     for macro in ("HX_SEQ_LEN 100", "HX_INPUT_SIZE 6", "HX_OUTPUT_SIZE 4", "HX_INPUT_SCALE", "HX_INPUT_ZERO_POINT",
                   "HX_OUTPUT_SCALE 0.00390625f", "HX_OUTPUT_ZERO_POINT -128", "} hx_state_t;",
-                  "void hx_reset(hx_state_t *s);", "void hx_step(hx_state_t *s, const int8_t *x_t, int8_t *y);",
-                  "void hx_run(hx_state_t *s, const int8_t *x_seq, int8_t *y);"):
+                  "void hx_reset(hx_state_t *s);",
+                  "void hx_step(hx_state_t *s, void *scratch, const int8_t *x_t, int8_t *y);",
+                  "void hx_run(hx_state_t *s, void *scratch, const int8_t *x_seq, int8_t *y);", "HX_SCRATCH_BYTES",
+                  'extern "C" {', "#error"):
         assert macro in header, macro
     data_c = (d / "hx_model_data.c").read_text()
     assert "aligned(16)" in data_c and f"HX_MODEL_DATA_LEN {(d / 'hx.tflite').stat().st_size}" in \
@@ -90,7 +94,7 @@ def test_demo_export_folder(kind, request):
     else:  # the fused GRU step keeps its groups of 4 rows (one gate of 4 units) in one array, in reading order
         for arr in ("hx_l0_gru_w[", "hx_l0_gru_rows["):
             assert arr in src, arr
-        assert "gru_step_s8(" in src
+        assert "el_gru_step_s8(" in src
     assert "malloc" not in src and "printf" not in src
     # the kernel layer: the recurrent kernel runs its DSP implementation on cortex-m4; the Dense head runs once
     info = _info(d)
@@ -98,9 +102,9 @@ def test_demo_export_folder(kind, request):
     impl = {k["kernel"]: k["implementation"] for k in info["kernels"]}
     assert impl[f"{kind}_step_s8"] == "dsp" and impl["fc_s8"] == "ref", impl
     assert sorted(f"runtime/src/{f}" for k in info["kernels"] for f in k["files"]) == info["files"]["runtime"]
-    assert "static void hx_head(hx_state_t *s, int8_t *y)" in src
+    assert "static void hx_head(hx_state_t *s, void *scratch, int8_t *y)" in src
     run = src[src.index("void hx_run("):]
-    assert run.index("hx_head(s, y);") > run.index("for (int32_t t = 0;")
+    assert run.index("hx_head(s, scratch, y);") > run.index("for (int32_t t = 0;")
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
@@ -118,9 +122,9 @@ def test_demo_export_cross_build_sizes(kind, request):
 def test_export_makefile_fragment_builds_a_user_program(gru_export, tmp_path):
     """A user's Makefile includes hx.mk and builds against the folder alone."""
     (tmp_path / "main.c").write_text(
-        '#include "hx_model.h"\n#include <stdio.h>\nstatic hx_state_t s;\n'
+        '#include "hx_model.h"\n#include <stdio.h>\nstatic hx_state_t s;\nstatic uint64_t scratch[(HX_SCRATCH_BYTES + 7) / 8];\n'
         "int main(void) {\n    int8_t x[HX_SEQ_LEN * HX_INPUT_SIZE] = {0};\n    int8_t y[HX_OUTPUT_SIZE];\n"
-        "    hx_run(&s, x, y);\n    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) printf(\"%d \", y[i]);\n    return 0;\n}\n")
+        "    hx_run(&s, scratch, x, y);\n    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) printf(\"%d \", y[i]);\n    return 0;\n}\n")
     (tmp_path / "Makefile").write_text(
         f"include {gru_export}/hx.mk\nCFLAGS := -std=c99 -Wall -Wextra -Werror -O2 $(HX_INCLUDES)\n"
         "app: main.c $(HX_SRCS)\n\t$(CC) $(CFLAGS) -o $@ $^ -lm\n")
@@ -206,7 +210,8 @@ def test_readme_firmware_example_compiles(lstm_export, compiler, flags, tmp_path
     example = Path(__file__).resolve().parents[1] / "firmware_export" / "examples" / "stream_imu.c"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert example.read_text().split("*/", 1)[1].strip() in readme  # the README shows this very file
-    subprocess.run([compiler, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{lstm_export}", "-c",
+    subprocess.run([compiler, *flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{lstm_export}",
+                    f"-I{lstm_export / 'runtime' / 'include'}", "-c",
                     str(example), "-o", str(tmp_path / "example.o")], check=True)
 
 
@@ -217,8 +222,9 @@ def test_export_cmake_fragment_builds_a_user_program(gru_export, tmp_path):
                                              "add_subdirectory(hx)\nadd_executable(app main.c)\n"
                                              "target_link_libraries(app PRIVATE hx)\n")
     (tmp_path / "main.c").write_text('#include <stdio.h>\n#include "hx_model.h"\nstatic hx_state_t s;\n'
+                                     "static uint64_t scratch[(HX_SCRATCH_BYTES + 7) / 8];\n"
                                      "int main(void)\n{\n    int8_t x[HX_SEQ_LEN * HX_INPUT_SIZE] = {0};\n"
-                                     "    int8_t y[HX_OUTPUT_SIZE];\n    hx_run(&s, x, y);\n"
+                                     "    int8_t y[HX_OUTPUT_SIZE];\n    hx_run(&s, scratch, x, y);\n"
                                      '    for (int i = 0; i < HX_OUTPUT_SIZE; ++i) {\n        printf("%d ", y[i]);\n    }\n'
                                      "    return 0;\n}\n")
     flags = "-std=c99 -Wall -Wextra -Werror"

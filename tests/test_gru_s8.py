@@ -75,7 +75,7 @@ def test_export_is_bit_exact_and_fused(name, exports):
     assert info["ops"].get("GRU_STEP") == len(grus)
     src = (d / "hx_model.c").read_text()
     for i in grus:
-        assert src.count(f"gru_step_s8(&hx_l{i}_gru,") == 1
+        assert src.count(f"el_gru_step_s8(&hx_l{i}_gru,") == 1
         # none of the layer's lowered ops is left: no per-gate FC, no gate ADD/SUB/MUL/LUT
         for gate in ("update", "reset", "candidate"):
             assert f"hx_l{i}_{gate}" not in src

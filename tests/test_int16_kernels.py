@@ -275,5 +275,6 @@ def _sizeof_state(d: Path, tmp: Path) -> int:
     src = tmp / "sizeof.c"
     src.write_text('#include <stdio.h>\n#include "hx_model.h"\n'
                    'int main(void)\n{\n    printf("%zu", sizeof(hx_state_t));\n    return 0;\n}\n')
-    subprocess.run(["gcc", *WARNINGS, f"-I{d}", str(src), "-o", str(tmp / "sizeof")], check=True)
+    subprocess.run(["gcc", *WARNINGS, f"-I{d}", f"-I{d / 'runtime' / 'include'}", str(src), "-o",
+                    str(tmp / "sizeof")], check=True)
     return int(subprocess.run([str(tmp / "sizeof")], check=True, capture_output=True, text=True).stdout)

@@ -20,7 +20,7 @@ def test_the_table_covers_every_runtime_source_and_header():
     assert sources == listed | set(kernels.REFERENCE_ONLY), sources ^ (listed | set(kernels.REFERENCE_ONLY))
     for k in kernels.KERNELS.values():
         header = (RUNTIME / "include" / k.header).read_text()
-        assert re.search(rf"\b{k.name}\(", header), (k.name, k.header)
+        assert re.search(rf"\b{k.symbol}\(", header), (k.symbol, k.header)
         if k.params:
             assert k.params in header, (k.name, k.params)
         src = (RUNTIME / "src" / f"{k.name}.c").read_text()
@@ -48,7 +48,7 @@ def test_backend_of_flags():
 
 def test_calls_are_typed_and_declared():
     c = kernels.call("fc_s8", "&hx_fc", "x", "y")
-    assert str(c) == "fc_s8(&hx_fc, x, y);"
+    assert str(c) == "el_fc_s8(&hx_fc, x, y);"
     with pytest.raises(KeyError, match="not in export/kernels.py"):
         kernels.call("fc_s9", "x")
     op = Op(0, "FULLY_CONNECTED", [0], [1], None)

@@ -119,8 +119,8 @@ def _program(layers: list[LstmS8], steps: int) -> str:
                       for k, L in enumerate(layers))
     reset = "\n".join(f"        for (int32_t u = 0; u < {L.units}; ++u) {{ h{k}[u] = (int8_t)layer{k}.hidden_zero_point; "
                       f"c{k}[u] = 0; }}" for k, L in enumerate(layers))
-    step = [f"            lstm_step_s8(&layer0, x + t * {layers[0].input_size}, h0, c0, s0);"]
-    step += [f"            lstm_step_s8(&layer{k}, h{k - 1}, h{k}, c{k}, s{k});" for k in range(1, len(layers))]
+    step = [f"            el_lstm_step_s8(&layer0, x + t * {layers[0].input_size}, h0, c0, s0);"]
+    step += [f"            el_lstm_step_s8(&layer{k}, h{k - 1}, h{k}, c{k}, s{k});" for k in range(1, len(layers))]
     width = sum(L.units for L in layers)
     copy_out, off = [], 0
     for k, L in enumerate(layers):
@@ -130,6 +130,8 @@ def _program(layers: list[LstmS8], steps: int) -> str:
 #include <stdint.h>
 #include "board.h"
 #include "el_lstm_s8.h"
+#define EL_MODEL_ALIGN(n) __attribute__((aligned(n)))  /* what a generated model maps to <P>_ALIGN */
+#define EL_MODEL_SECTION
 
 {defs}
 {state}
@@ -481,13 +483,14 @@ def test_c_definitions_layout(converted):
     assert np.array_equal(b[:13, 1], L.gates["forget"].bias_x * (1 if mode == "exact" else 2))
     assert np.array_equal(b[:13, 6], L.gates["cell"].bias_h * (1 if mode == "exact" else 2))
     text = L.c_definitions("net_lstm")
-    assert "static const int8_t net_lstm_w_x[464] __attribute__((aligned(16)))" in text
-    assert "static const int8_t net_lstm_w_h[880] __attribute__((aligned(16)))" in text
+    assert "static const int8_t net_lstm_w_x[464] EL_MODEL_ALIGN(16) EL_MODEL_SECTION" in text
+    assert "static const int8_t net_lstm_w_h[880] EL_MODEL_ALIGN(16) EL_MODEL_SECTION" in text
     assert "static const int32_t net_lstm_bias[128]" in text
-    assert "const el_lstm_s8_t net_lstm = {" in text
+    assert "const el_lstm_s8_t net_lstm EL_MODEL_SECTION = {" in text
     g = L.gates["cell"]
     e = -g.shift_h
-    assert f"{{{g.mult_h}, {1 << (e - 1)}, {e}u | 0x80000000u, 0, {g.shift_h}}}, /* cell h */" in text
+    assert (f"{{ .multiplier = {g.mult_h}, .round = {1 << (e - 1)}, .rshift = {e}u | 0x80000000u, .lshift = 0, "
+            f".shift = {g.shift_h} }}, /* cell h */") in text
     assert f".mode = EL_LSTM_S8_MODE_{mode.upper()}," in text
 
 

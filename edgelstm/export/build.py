@@ -32,7 +32,8 @@ def misfits(build: dict, target: Any) -> list[str]:
         out.append(f"the export needs {f['total']:,} B of flash (model {f['model']:,} B + runtime {f['runtime']:,} B) "
                    f"but {target.name} has {target.flash_bytes:,} B")
     if r["total"] > target.sram_bytes:
-        out.append(f"the export needs {r['total']:,} B of RAM (state {r['state']:,} B + static {r['static']:,} B) "
+        out.append(f"the export needs {r['total']:,} B of RAM (state {r['state']:,} B + scratch "
+                   f"{r.get('scratch', 0):,} B + static {r['static']:,} B) "
                    f"but {target.name} has {target.sram_bytes:,} B")
     return out
 
@@ -40,8 +41,8 @@ def misfits(build: dict, target: Any) -> list[str]:
 def build_sizes(export_dir: Path, info: dict, target: Any, allow_oversize: bool = False) -> dict:
     """Compile every source of the export with the target's flags (-O2, -Werror) and sum sections.
 
-    flash = text + rodata, ram = data + bss of the objects; the model's state struct (caller-owned,
-    usually a static) is counted in ram as state_bytes. A build that does not fit the target's flash
+    flash = text + rodata, ram = data + bss of the objects; the model's state struct and its scratch
+    (caller-owned, usually statics) are counted in ram as state and scratch. A build that does not fit the target's flash
     or RAM raises TargetError, or with allow_oversize is recorded under "warnings"."""
     host = target.name == "host"
     cflags = list(target.toolchain.get("cflags", []))
@@ -57,12 +58,14 @@ def build_sizes(export_dir: Path, info: dict, target: Any, allow_oversize: bool 
         arr = compile_objects([export_dir / f"{name}_model_data.c"], incs, cflags, Path(tmp) / "data", host)
         model, runtime, tfl = _sum(m, host), _sum(r, host), _sum(arr, host)
     state = int(info["memory"]["state_struct_bytes"])
+    scratch = int(info["memory"].get("scratch_bytes", 0))
     build = {
         "target": target.name, "compiler": "gcc" if host else "arm-none-eabi-gcc", "cflags": with_opt(cflags),
         "flash_bytes": {"model": model["text"] + model["rodata"], "runtime": runtime["text"] + runtime["rodata"],
                         "total": model["text"] + model["rodata"] + runtime["text"] + runtime["rodata"]},
-        "ram_bytes": {"state": state, "static": model["data"] + model["bss"] + runtime["data"] + runtime["bss"],
-                      "total": state + model["data"] + model["bss"] + runtime["data"] + runtime["bss"]},
+        "ram_bytes": {"state": state, "scratch": scratch,
+                      "static": model["data"] + model["bss"] + runtime["data"] + runtime["bss"],
+                      "total": state + scratch + model["data"] + model["bss"] + runtime["data"] + runtime["bss"]},
         "tflite_array_bytes": tfl["rodata"] + tfl["data"],
         "sections": {"model": model, "runtime": runtime},
         "budget_bytes": {"flash": target.flash_bytes, "ram": target.sram_bytes},

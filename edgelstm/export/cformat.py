@@ -45,5 +45,20 @@ def _c_float(v: float) -> str:
 def c_array(name: str, values: np.ndarray, comment: str, dtype: str | None = None, align: int = 0) -> str:
     arr = np.asarray(values)
     ctype = CTYPES[dtype or arr.dtype.name]
-    attr = f" __attribute__((aligned({align})))" if align else ""
+    # EL_MODEL_ALIGN / EL_MODEL_SECTION: <P>_ALIGN(n) and <P>_WEIGHTS_SECTION of the model header (overridable)
+    attr = (f" EL_MODEL_ALIGN({align})" if align else "") + " EL_MODEL_SECTION"
     return f"/* {comment} */\nstatic const {ctype} {name}[{max(arr.size, 1)}]{attr} = {{\n{c_values(arr) if arr.size else '    0,'}\n}};\n"
+
+
+def c_struct(ctype: str, name: str, fields: list[tuple[str, object]], comment: str = "") -> str:
+    """A constant parameter struct with designated initializers: .field = value (value a C expression;
+    a tuple (value, comment) puts the comment at the end of the line)."""
+    lines = [f"/* {comment} */"] if comment else []
+    lines.append(f"static const {ctype} {name} EL_MODEL_SECTION = {{")
+    for field, value in fields:
+        note = ""
+        if isinstance(value, tuple):
+            value, note = value
+            note = f" /* {note} */"
+        lines.append(f"    .{field} = {value},{note}")
+    return "\n".join(lines) + "\n};\n"

@@ -1,8 +1,11 @@
 """Generate <name>_model.h / <name>_model.c from the op graph of a .tflite.
 
-The step function runs the graph's ops in order with the runtime's kernels. Activations live
-in one arena inside the model's state struct, placed by a liveness-based planner so buffers
-whose lifetimes do not overlap share bytes. Two graph shapes are handled:
+The step function runs the graph's ops in order with the runtime's kernels. Memory is split in
+two: the state struct (<name>_state_t) holds only what is carried between calls (h, c, ...);
+the caller's scratch (<NAME>_SCRATCH_BYTES, not kept between calls, so models that never run at
+the same time may share one) holds the kernels' work memory and, after it, the activation arena,
+placed by a liveness-based planner so buffers whose lifetimes do not overlap share bytes.
+Two graph shapes are handled:
 
   step      the stateful model: input x_t plus state inputs, outputs y plus new states
             (or state kept inside fused LSTM ops). <name>_step runs it once; <name>_run
@@ -48,6 +51,7 @@ class Generated:
     source: str
     arena_bytes: int
     state_bytes: int
+    scratch_bytes: int  # kernel work memory + arena: <P>_SCRATCH_BYTES
     ops: list[str]
     weight_names: dict[int, str] = field(default_factory=dict)
     kernels: set[str] = field(default_factory=set)
@@ -61,7 +65,7 @@ class Generator:
         self.graph, self.desc, self.prefix, self.mode = graph, desc, prefix, mode
         self.states: list[StateField] = []
         self._state_init: dict[str, int] = {}
-        self._scratch: tuple[str, int] | None = None
+        self.kernel_scratch_bytes = 0  # the kernels' work memory at the start of the scratch
         self._op_names: dict[int, str] = {}  # op index -> C name of its parameters
         self._const_names: dict[int, str] = {}  # tensor index -> C name of a constant
         self._producers = graph.producers()
@@ -127,9 +131,17 @@ class Generator:
         return f"s->{field_name}"
 
     def scratch(self, ctype: str, count: int) -> str:
-        if self._scratch is None or self._scratch[1] < count:
-            self._scratch = (ctype, count)
-        return "s->scratch"
+        self.kernel_scratch_bytes = max(self.kernel_scratch_bytes, _ITEMSIZE[ctype] * count)
+        return f"(({ctype} *)scratch)"
+
+    @property
+    def arena_offset(self) -> int:
+        """Where the activation arena starts in the scratch: after the kernels' work memory."""
+        return -(-self.kernel_scratch_bytes // ALIGN) * ALIGN
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.arena_offset + -(-self.arena_bytes // ALIGN) * ALIGN
 
     # ---- naming -------------------------------------------------------------------------
     def _op_base(self, op: Op) -> str:
@@ -252,7 +264,21 @@ class Generator:
         out_steps = d.seq_len if d.output_is_sequence else 1
         out_size = y.size if step else y.size // out_steps
         ct = self.ctype
+        abi = kernel_table.RUNTIME_ABI_VERSION
         lines = [banner, f"#ifndef {P}_MODEL_H", f"#define {P}_MODEL_H", "", "#include <stdint.h>", "",
+                 '#include "edgelstm.h" /* the runtime (its headers are C++-safe) */', "",
+                 "/* The runtime ABI this model was generated for: compile it with the runtime/ of an export made",
+                 " * by the same edgelstm version (one copy of runtime/ serves every export of that version). */",
+                 f"#define {P}_RUNTIME_ABI_VERSION {abi}",
+                 f"#if !defined(EL_RUNTIME_ABI_VERSION) || EL_RUNTIME_ABI_VERSION != {P}_RUNTIME_ABI_VERSION",
+                 f'#error "{p}_model: generated for edgelstm runtime ABI {abi}, but the edgelstm.h found on the '
+                 'include path has another ABI; use the runtime/ of an export made by the same edgelstm version"',
+                 "#endif", "",
+                 "/* Placement of the constant weights and parameters: override with -D, e.g.",
+                 f" * -D{P}_WEIGHTS_SECTION='__attribute__((section(\".rodata.nn\")))' or -D{P}_ALIGN(n)= */",
+                 f"#ifndef {P}_WEIGHTS_SECTION", f"#define {P}_WEIGHTS_SECTION", "#endif",
+                 f"#ifndef {P}_ALIGN", f"#define {P}_ALIGN(n) EL_ALIGNED(n)", "#endif", "",
+                 "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
                  f"#define {P}_SEQ_LEN {d.seq_len}", f"#define {P}_INPUT_SIZE {d.input_size}",
                  f"#define {P}_OUTPUT_SIZE {out_size}",
                  f"#define {P}_OUTPUT_STEPS {out_steps}   /* outputs written by {p}_run: 1, or {P}_SEQ_LEN "
@@ -266,14 +292,21 @@ class Generator:
             lines += [f"#define {P}_MASK_VALUE {float(np.float32(d.mask_value))!r}f   /* Keras Masking(mask_value) */",
                       f"#define {P}_MASK_INPUT {mq if self.dtype == 'int8' else repr(mq) + 'f'}   /* a step whose every "
                       f"feature equals this is skipped{' (quantized: within half an input LSB of the mask value)' if self.dtype == 'int8' else ''} */"]
-        lines += [f"#define {P}_ARENA_BYTES {max(self.arena_bytes, ALIGN)}   /* activations, shared by lifetime */", "",
-                  "/* All RAM the model needs: state carried between steps plus the activation arena. No heap. */",
+        lines += ["",
+                  "/* Scratch: memory the model uses only during a call (kernel work memory, then the activations",
+                  f" * arena), owned by the caller, {P}_SCRATCH_ALIGN-byte aligned, not kept between calls.",
+                  " * Models that never run at the same time may share one buffer of the largest size, e.g.",
+                  f" * static uint64_t scratch[({P}_SCRATCH_BYTES + 7) / 8]; */",
+                  f"#define {P}_SCRATCH_BYTES {self.scratch_bytes}   /* kernels {self.kernel_scratch_bytes} B + "
+                  f"activations {self.arena_bytes} B */",
+                  f"#define {P}_SCRATCH_ALIGN {ALIGN}", "",
+                  "/* State carried between calls (hidden and cell states); nothing else. No heap. */",
                   "typedef struct {"]
         for f in self.states:
             lines.append(f"    {f.ctype} {f.name}[{f.count}];   /* {f.comment} */")
-        if self._scratch:
-            lines.append(f"    {self._scratch[0]} scratch[{self._scratch[1]}];   /* LSTM gate scratch */")
-        lines += [f"    int32_t arena[({P}_ARENA_BYTES + 3) / 4];", f"}} {p}_state_t;", "",
+        if not self.states:
+            lines.append("    uint8_t unused;   /* the model keeps no state */")
+        lines += [f"}} {p}_state_t;", "",
                   "/* Zero state (real 0.0 in every state tensor). */", f"void {p}_reset({p}_state_t *s);"]
         if self.masked:
             lines += [f"/* 1 if x_t is masked (every feature == {P}_MASK_INPUT): {p}_step/{p}_run skip it. */",
@@ -281,18 +314,22 @@ class Generator:
         if step:
             lines += [f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence ended "
                       "here;\n   state carried in s. */",
-                      f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y);"]
+                      f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y);"]
             if self.masked:
                 lines[-2] = (f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence "
                              f"ended here;\n   state carried in s. A masked x_t returns at once: state unchanged, y = "
                              "the last output\n   (after reset: 0.0). */")
         lines += [f"/* A whole sequence from reset: x_seq[{P}_SEQ_LEN * {P}_INPUT_SIZE] in, "
                   f"y[{P}_OUTPUT_STEPS * {P}_OUTPUT_SIZE] out. */",
-                  f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y);", "", f"#endif /* {P}_MODEL_H */", ""]
+                  f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y);", "",
+                  "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {P}_MODEL_H */", ""]
         header = "\n".join(lines)
 
         src = [banner, "#include <float.h>", "#include <string.h>", "", '#include "edgelstm.h"',
-               f'#include "{p}_model.h"', ""] + defs
+               f'#include "{p}_model.h"', "",
+               f"/* constant tables: {P}_ALIGN and {P}_WEIGHTS_SECTION ({p}_model.h) */",
+               "#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION",
+               f"#define EL_MODEL_ALIGN(n) {P}_ALIGN(n)", f"#define EL_MODEL_SECTION {P}_WEIGHTS_SECTION", ""] + defs
         src += [f"void {p}_reset({p}_state_t *s)", "{", "    memset(s, 0, sizeof(*s));"]
         for name, v in self._state_init.items():
             src.append(f"    memset(s->{name}, {v & 0xff}, sizeof(s->{name}));   /* zero point {v} */")
@@ -301,32 +338,35 @@ class Generator:
         states = [f"    memcpy({self.ptr(i)}, {self.ptr(o)}, sizeof({self.ptr(i)}));   /* new state */"
                   for i, o in zip(g.inputs[1:], g.outputs[1:])]
         if tail:  # the recurrent body per step, the head once (in <p>_run: after the last step)
-            src += self._function(f"static void {p}_graph({p}_state_t *s, const {ct} *x)",
+            src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch, const {ct} *x)",
                                   ["/* one timestep of the recurrent layers */"], body + states)
-            src += self._function(f"static void {p}_head({p}_state_t *s, {ct} *y)",
+            src += self._function(f"static void {p}_head({p}_state_t *s, void *scratch, {ct} *y)",
                                   ["/* the output from the last recurrent output (run once per sequence) */"],
                                   tail + [copy_y])
-            step_calls, run_loop, run_end = [f"    {p}_graph(s, x_t);", f"    {p}_head(s, y);"], \
-                [f"        {p}_graph(s, x_seq + t * {P}_INPUT_SIZE);"], [f"    {p}_head(s, y);"]
+            step_calls = [f"    {p}_graph(s, scratch, x_t);", f"    {p}_head(s, scratch, y);"]
+            run_loop = [f"        {p}_graph(s, scratch, x_seq + t * {P}_INPUT_SIZE);"]
+            run_end = [f"    {p}_head(s, scratch, y);"]
         else:
-            src += self._function(f"static void {p}_graph({p}_state_t *s, const {ct} *x, {ct} *y)", [],
-                                  body + [copy_y] + states)
-            step_calls, run_end = [f"    {p}_graph(s, x_t, y);"], []
-            run_loop = [f"        {p}_graph(s, x_seq + t * {P}_INPUT_SIZE, "
+            src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch, const {ct} *x, {ct} *y)",
+                                  [], body + [copy_y] + states)
+            step_calls, run_end = [f"    {p}_graph(s, scratch, x_t, y);"], []
+            run_loop = [f"        {p}_graph(s, scratch, x_seq + t * {P}_INPUT_SIZE, "
                         f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));"]
         if self.masked:
             src += self._masked_functions(bool(tail), step_calls)
         elif step:
-            src += [f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y)", "{", *step_calls, "}", "",
-                    f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
+            src += [f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y)", "{", *step_calls,
+                    "}", "",
+                    f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{",
+                    f"    {p}_reset(s);",
                     f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{", *run_loop, "    }", *run_end, "}", ""]
         else:
-            src += [f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{", f"    {p}_reset(s);",
-                    f"    {p}_graph(s, x_seq, y);", "}", ""]
-        fields = [(f.ctype, f.count) for f in self.states] + ([self._scratch] if self._scratch else [])
-        fields.append(("int32_t", (max(self.arena_bytes, ALIGN) + 3) // 4))
-        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), kinds, self._weights,
-                         set(self.kernels), list(self.calls))
+            src += [f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{",
+                    f"    {p}_reset(s);", f"    {p}_graph(s, scratch, x_seq, y);", "}", ""]
+        src += ["#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION", ""]
+        fields = [(f.ctype, f.count) for f in self.states] or [("uint8_t", 1)]
+        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), self.scratch_bytes, kinds,
+                         self._weights, set(self.kernels), list(self.calls))
 
     def _masked_functions(self, has_head: bool, step_calls: list[str]) -> list[str]:
         """<p>_masked, <p>_step and <p>_run of a model with Masking: masked steps are skipped."""
@@ -335,29 +375,33 @@ class Generator:
         src = [f"int {p}_masked(const {ct} *x_t)", "{", f"    for (int32_t k = 0; k < {P}_INPUT_SIZE; ++k) {{",
                f"        if (x_t[k] != {P}_MASK_INPUT) {{", "            return 0;", "        }", "    }",
                "    return 1;", "}", "",
-               f"void {p}_step({p}_state_t *s, const {ct} *x_t, {ct} *y)", "{", f"    if ({p}_masked(x_t)) {{",
+               f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y)", "{",
+               f"    if ({p}_masked(x_t)) {{",
                "        memcpy(y, s->last_y, sizeof(s->last_y));   /* skipped: state and output unchanged */",
                "        return;", "    }", *step_calls, keep, "}", "",
-               f"void {p}_run({p}_state_t *s, const {ct} *x_seq, {ct} *y)", "{"]
+               f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{"]
         if has_head:  # the recurrent body on every unmasked step, the head once
             src += ["    int32_t stepped = 0;", f"    {p}_reset(s);", f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
                     f"        const {ct} *x_t = x_seq + t * {P}_INPUT_SIZE;", f"        if (!{p}_masked(x_t)) {{",
-                    f"            {p}_graph(s, x_t);", "            stepped = 1;", "        }", "    }",
-                    "    if (stepped) {", f"        {p}_head(s, y);", "    " + keep, "    } else {",
+                    f"            {p}_graph(s, scratch, x_t);", "            stepped = 1;", "        }", "    }",
+                    "    if (stepped) {", f"        {p}_head(s, scratch, y);", "    " + keep, "    } else {",
                     "        memcpy(y, s->last_y, sizeof(s->last_y));   /* every step masked: the reset output */",
                     "    }", "}", ""]
         else:
             src += [f"    {p}_reset(s);", "    memcpy(y, s->last_y, sizeof(s->last_y));",
                     f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
                     f"        const {ct} *x_t = x_seq + t * {P}_INPUT_SIZE;", f"        if (!{p}_masked(x_t)) {{",
-                    f"            {p}_graph(s, x_t, y);", "        }", "    }", keep, "}", ""]
+                    f"            {p}_graph(s, scratch, x_t, y);", "        }", "    }", keep, "}", ""]
         return src
 
     def _function(self, signature: str, comment: list[str], lines: list[str]) -> list[str]:
+        prologue = []
         if self._needs_a(lines):
-            prologue = ["    uint8_t *const a = (uint8_t *)s->arena;"]
-        else:
-            prologue = [] if any("s->" in l for l in lines) else ["    (void)s;"]
+            prologue.append(f"    uint8_t *const a = (uint8_t *)scratch + {self.arena_offset};   /* activations */")
+        elif not any("scratch" in ln for ln in lines):
+            prologue.append("    (void)scratch;")
+        if not any("s->" in ln for ln in lines):
+            prologue.append("    (void)s;")
         return [*comment, signature, "{", *prologue, *lines, "}", ""]
 
     @staticmethod
@@ -370,7 +414,7 @@ def _check_calls(op: Op, e: op_handlers.Emitted) -> None:
     export and the kernel summary come from those declarations."""
     text = "\n".join(e.code)
     declared = {c.kernel for c in e.calls}
-    called = {k for k in kernel_table.KERNELS if re.search(rf"\b{k}\(", text)}
+    called = {k for k, kern in kernel_table.KERNELS.items() if re.search(rf"\b{kern.symbol}\(", text)}
     if called != declared:
         raise RuntimeError(f"handler of {op.kind} calls {sorted(called)} but declares {sorted(declared)}")
 

@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
 def render(info: dict) -> str:
     a, n = info["api"], info["name"]
     lines = [f"exported {info['model']['name']} ({info['quant']}, {info['variant']}) to {info['out_dir']}/",
-             f"  C API     {', '.join(a['functions'])}   state struct {info['memory']['state_struct_bytes']} B "
-             f"(arena {info['memory']['arena_bytes']} B)",
+             f"  C API     {', '.join(a['functions'])}   state struct {info['memory']['state_struct_bytes']} B, "
+             f"scratch {n.upper()}_SCRATCH_BYTES {info['memory']['scratch_bytes']} B "
+             f"(activations {info['memory']['arena_bytes']} B)",
              f"  files     {n}_model.h/.c, {n}_model_data.h/.c ({info['files']['tflite']} for TFLite Micro), "
              f"runtime/ ({len(info['files']['runtime'])} kernels), {n}.mk, CMakeLists.txt"]
     for r in info.get("host_check", []):
@@ -88,6 +89,7 @@ def render(info: dict) -> str:
     if b:
         f, r = b["flash_bytes"], b["ram_bytes"]
         lines.append(f"  {b['target']:<9} flash model {f['model']} B + runtime {f['runtime']} B = {f['total']} B; "
-                     f"RAM state {r['state']} B + static {r['static']} B = {r['total']} B "
+                     f"RAM state {r['state']} B + scratch {r.get('scratch', 0)} B + static {r['static']} B = "
+                     f"{r['total']} B "
                      f"({b['compiler']} {' '.join(b['cflags'])})")
     return "\n".join(lines)

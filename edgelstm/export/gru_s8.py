@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cformat import c_array
+from .cformat import c_array, c_struct
 from .quantparams import add_params, quantize_multiplier
 
 INT32_MAX = 2**31 - 1
@@ -100,7 +100,7 @@ class Rq:
         return Rq(mult, (1 << (rsh - 1)) + zero_point * (1 << rsh), rsh)
 
     def c(self) -> str:
-        return f"{{ {self.mult}, {self.k}, {self.rsh}, {24 - self.rsh} }}"
+        return f"{{ .mult = {self.mult}, .k = {self.k}, .rsh = {self.rsh}, .qsh = {24 - self.rsh} }}"
 
 
 def requantize_fast(v: np.ndarray, q: Rq) -> np.ndarray:
@@ -209,28 +209,33 @@ class GruS8:
                            f"the groups {order}: 4 rows each (x: {self.input_size} columns, padded to {self.x_cols}; h: "
                            f"{self.units}, padded to {self.h_cols}), per 4 columns one word per row; {_TAIL} bytes of "
                            f"tail", align=16))
-        body = ["    " + ", ".join(f"{{ {r.bias2}, {r.rq.mult}, {r.rq.k}, {r.rq.rsh} }}" for r in self.rows[i:i + 4]) + ","
-                for i in range(0, len(self.rows), 4)]
+        body = ["    " + ", ".join(f"{{ .bias2 = {r.bias2}, .mult = {r.rq.mult}, .k = {r.rq.k}, .rsh = {r.rq.rsh} }}"
+                                  for r in self.rows[i:i + 4]) + "," for i in range(0, len(self.rows), 4)]
         out.append(f"/* FC rows in the order of the weights (per block of 4 units: {order}):\n"
                    f" * 2 x bias with the input zero point folded in, requantization to the FC's output grid */\n"
-                   f"static const el_gru_row_t {name}_rows[{len(self.rows)}] __attribute__((aligned(16))) = {{\n"
+                   f"static const el_gru_row_t {name}_rows[{len(self.rows)}] EL_MODEL_ALIGN(16) EL_MODEL_SECTION = {{\n"
                    + "\n".join(body) + "\n};\n")
         for key, t in self.tables.items():
             out.append(c_array(f"{name}_t_{key}", t, f"{key}: {self.notes.get(key, '')}; index = int8 value + 128"))
         tp = {k: f"{name}_t_{k} + 128" for k in self.tables}
         rq = self.rq
-        out.append(
-            f"static const el_gru_s8_t {name} = {{\n"
-            f"    {self.input_size}, {self.units}, {int(self.reset_after)}, {self.x_cols}, {self.h_cols},\n"
-            f"    {name}_w, {name}_rows,\n"
-            f"    {{ {tp['zx']}, {tp['zh']}, {rq['z'].c()} }},   /* update.pre = ADD(update.x, update.h) */\n"
-            f"    {{ {tp['rx']}, {tp['rh']}, {rq['r'].c()} }},   /* reset.pre = ADD(reset.x, reset.h) */\n"
-            f"    {{ {tp['r']}, {self.rh_offset}, {rq['rh'].c()} }},   /* candidate.rh = MUL(r, "
-            f"{'candidate.h' if self.reset_after else 'h'}) */\n"
-            f"    {{ {tp['nx']}, {tp['nh']}, {rq['n'].c()} }},   /* candidate.pre */\n"
-            f"    {{ {tp['h']}, {tp['n_sub']}, {rq['hn'].c()} }},   /* hn = SUB(h, n) */\n"
-            f"    {{ {tp['z']}, {self.hn_offset}, {rq['zhn'].c()} }},   /* zhn = MUL(z, hn) */\n"
-            f"    {{ {tp['n_add']}, {tp['zhn']}, {rq['h'].c()} }},   /* h = ADD(n, zhn) */\n}};\n")
+        def addsub(a: str, b: str, q: str) -> str:
+            return f"{{ .t_a = {tp[a]}, .t_b = {tp[b]}, .rq = {rq[q].c()} }}"
+
+        def mul(gate: str, offset: int, q: str) -> str:
+            return f"{{ .t_gate = {tp[gate]}, .offset = {offset}, .rq = {rq[q].c()} }}"
+
+        out.append(c_struct("el_gru_s8_t", name, [
+            ("input_size", self.input_size), ("units", self.units), ("reset_after", int(self.reset_after)),
+            ("x_cols", self.x_cols), ("h_cols", self.h_cols), ("w", f"{name}_w"), ("rows", f"{name}_rows"),
+            ("add_z", (addsub("zx", "zh", "z"), "update.pre = ADD(update.x, update.h)")),
+            ("add_r", (addsub("rx", "rh", "r"), "reset.pre = ADD(reset.x, reset.h)")),
+            ("mul_r", (mul("r", self.rh_offset, "rh"),
+                       f"candidate.rh = MUL(r, {'candidate.h' if self.reset_after else 'h'})")),
+            ("add_n", (addsub("nx", "nh", "n"), "candidate.pre")),
+            ("sub_hn", (addsub("h", "n_sub", "hn"), "hn = SUB(h, n)")),
+            ("mul_z", (mul("z", self.hn_offset, "zhn"), "zhn = MUL(z, hn)")),
+            ("add_h", (addsub("n_add", "zhn", "h"), "h = ADD(n, zhn)"))]))
         return "".join(out)
 
     # ---- integer reference (numpy), the kernel's arithmetic -----------------------------

@@ -21,7 +21,7 @@ def harness_source(prefix: str, ctype: str, streaming: bool) -> str:
     step_body = (f"""            {p}_reset(&state);
             board_counter_start();
             for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{
-                {p}_step(&state, x + t * {P}_INPUT_SIZE, y + t * {P}_OUTPUT_SIZE);
+                {p}_step(&state, scratch, x + t * {P}_INPUT_SIZE, y + t * {P}_OUTPUT_SIZE);
             }}
             ticks = board_counter_stop();
             board_write(y, sizeof(y[0]) * {P}_SEQ_LEN * {P}_OUTPUT_SIZE);"""
@@ -33,6 +33,7 @@ def harness_source(prefix: str, ctype: str, streaming: bool) -> str:
 #include "{p}_model.h"
 
 static {p}_state_t state;
+static uint64_t scratch[({P}_SCRATCH_BYTES + 7) / 8];   /* {P}_SCRATCH_ALIGN-byte aligned */
 static {ctype} x[{P}_SEQ_LEN * {P}_INPUT_SIZE];
 static {ctype} y[{P}_SEQ_LEN * {P}_OUTPUT_SIZE + {P}_OUTPUT_STEPS * {P}_OUTPUT_SIZE];
 
@@ -49,7 +50,7 @@ int main(void)
         }}
         if (header[1] == 0) {{
             board_counter_start();
-            {p}_run(&state, x, y);
+            {p}_run(&state, scratch, x, y);
             ticks = board_counter_stop();
             board_write(y, sizeof(y[0]) * {P}_OUTPUT_STEPS * {P}_OUTPUT_SIZE);
         }} else {{

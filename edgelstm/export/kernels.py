@@ -24,17 +24,26 @@ from typing import Any
 BACKENDS = {"ref": "portable C", "dsp": "__ARM_FEATURE_DSP (SMLAD/SXTB16)", "mve": "__ARM_FEATURE_MVE (Helium)"}
 _SIMD = ("ref", "dsp", "mve")
 _REF = ("ref",)
+SYMBOL_PREFIX = "el_"  # every global symbol of the runtime starts with it
+#: EL_RUNTIME_ABI_VERSION of runtime/include/edgelstm.h: generated models #error on another value. Bump it
+#: with any change of a kernel's name, parameter struct or arguments.
+RUNTIME_ABI_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Kernel:
-    name: str  # the C function
+    name: str  # the kernel: its source file runtime/src/<name>.c; the C function is SYMBOL_PREFIX + name
     act: str  # activation type in
     weights: str  # weight type ("" when none)
     params: str  # C type of its parameter struct ("" when it takes plain arguments)
     header: str  # the runtime header that declares it
     depends: tuple[str, ...] = ()  # other runtime sources it needs (stems)
     impls: tuple[str, ...] = _REF
+
+    @property
+    def symbol(self) -> str:
+        """The C function (runtime symbols carry the el_ prefix: no clash with the application's names)."""
+        return SYMBOL_PREFIX + self.name
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -107,7 +116,7 @@ class KernelCall:
             raise KeyError(f"kernel {self.kernel} is not in export/kernels.py KERNELS")
 
     def __str__(self) -> str:
-        return f"{self.kernel}({', '.join(self.args)});"
+        return f"{KERNELS[self.kernel].symbol}({', '.join(self.args)});"
 
 
 def call(kernel: str, *args: str, scratch_bytes: int = 0) -> KernelCall:
@@ -136,6 +145,7 @@ def sources(kernels: set[str]) -> list[str]:
 
 def summary(kernels: set[str], backend: str) -> list[dict[str, Any]]:
     """export.json's view: each kernel, its types and the implementation the target runs."""
-    return [{"kernel": k, "act": KERNELS[k].act, "weights": KERNELS[k].weights, "params": KERNELS[k].params,
-             "implementation": KERNELS[k].implementation(backend), "files": list(KERNELS[k].files)}
+    return [{"kernel": k, "symbol": KERNELS[k].symbol, "act": KERNELS[k].act, "weights": KERNELS[k].weights,
+             "params": KERNELS[k].params, "implementation": KERNELS[k].implementation(backend),
+             "files": list(KERNELS[k].files)}
             for k in sorted(kernels)]

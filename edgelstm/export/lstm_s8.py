@@ -150,7 +150,8 @@ class LstmS8:
     def c_definitions(self, prefix: str) -> str:
         """C source defining the weight and bias arrays (``static const``, ``<prefix>_w_x``, ``<prefix>_w_h``,
         ``<prefix>_bias``) and ``static const el_lstm_s8_t <prefix>``; the including file includes
-        el_lstm_s8.h."""
+        el_lstm_s8.h and defines EL_MODEL_ALIGN(n) and EL_MODEL_SECTION (a generated model maps them to
+        <P>_ALIGN and <P>_WEIGHTS_SECTION)."""
         mode = self.kernel_mode()
         scales = ", ".join(f"{g} {self.gates[g].w_x_scale:.9g}/{self.gates[g].w_h_scale:.9g}" for g in GATES)
         out = [f"/* LSTM layer {prefix}: int8, {self.input_size} inputs, {self.units} units.\n"
@@ -169,7 +170,7 @@ class LstmS8:
                            + ("" if mode == "exact" else ", doubled") + "; 3 units of padding",
                            dtype="int32", align=8))
         out.append("\n")
-        lines = [f"static const el_lstm_s8_t {prefix} = {{",
+        lines = [f"static const el_lstm_s8_t {prefix} EL_MODEL_SECTION = {{",
                  f"    .input_size = {self.input_size},",
                  f"    .units = {self.units},",
                  f"    .w_x = {prefix}_w_x,",
@@ -429,7 +430,8 @@ def _rq(multiplier: int, shift: int) -> str:
     shift) and the fast forms' constants (el_lstm_s8.h)."""
     e = -shift if shift < 0 else 0
     rshift = f"{e}u | 0x80000000u" if e else "0"
-    return f"{{{multiplier}, {(1 << (e - 1)) if e else 0}, {rshift}, {max(shift, 0)}, {shift}}}"
+    return (f"{{ .multiplier = {multiplier}, .round = {(1 << (e - 1)) if e else 0}, .rshift = {rshift}, "
+            f".lshift = {max(shift, 0)}, .shift = {shift} }}")
 
 
 # ---- integer arithmetic of the runtime, vectorized (for LstmS8.reference) ------------------

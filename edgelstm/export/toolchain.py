@@ -9,8 +9,18 @@ from ..errors import ToolchainError
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 REPO = Path(__file__).resolve().parents[2]
-RUNTIME = REPO / "firmware_export" / "runtime"
-BOARDS = REPO / "firmware_export" / "boards"
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def data_dir(name: str) -> Path:
+    """A data folder of the repository root (firmware_export, profiles), or, in an installed wheel, its
+    copy inside the package (setup.py puts it there)."""
+    in_repo = REPO / name
+    return in_repo if in_repo.is_dir() and (REPO / "pyproject.toml").is_file() else PACKAGE / name
+
+
+RUNTIME = data_dir("firmware_export") / "runtime"
+BOARDS = data_dir("firmware_export") / "boards"
 
 
 def need(tool: str) -> str:

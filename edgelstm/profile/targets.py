@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
+from ..export.toolchain import data_dir as _data_dir
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES_DIR = _data_dir("profiles")  # the repository's, or the installed package's copy
 CYCLE_DTYPES = ("int8", "int16", "float32")
 CYCLE_KEYS = ("mac", "bias_add", "gate_add", "add", "sub", "mul", "sigmoid", "tanh", "softmax", "relu",
               "overhead_per_layer_step")

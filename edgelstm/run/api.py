@@ -144,6 +144,7 @@ def run_on_target(export_dir: str | Path, target: str, n_vectors: int = 50, time
     per_inf = float(np.median(instr[full] if full.any() else instr))
     macs = int(info["macs"]["per_run"])
     state = int(info["memory"]["state_struct_bytes"])
+    scratch = int(info["memory"].get("scratch_bytes", 0))
     return {
         "target": target, "board": board.machine, "export": str(d), "model": info["model"]["name"],
         "quant": info["quant"], "variant": info["variant"],
@@ -157,7 +158,8 @@ def run_on_target(export_dir: str | Path, target: str, n_vectors: int = 50, time
         "macs_per_inference": macs,
         "instructions_per_mac": round(per_inf / macs, 3) if macs else None,
         "flash_bytes": sizes,
-        "ram_bytes": {"state": state, "stack_peak": stack_peak, "total": state + stack_peak},
+        "ram_bytes": {"state": state, "scratch": scratch, "stack_peak": stack_peak,
+                      "total": state + scratch + stack_peak},
     }
 
 

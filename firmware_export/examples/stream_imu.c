@@ -5,7 +5,8 @@
 void imu_read(float sample[HX_INPUT_SIZE]);   /* your driver: one standardised sample */
 void report(int cls, float probability);      /* your output: LED, radio, log */
 
-static hx_state_t model;                      /* all the RAM the model needs; no heap */
+static hx_state_t model;                      /* state carried between calls; no heap */
+static uint64_t scratch[(HX_SCRATCH_BYTES + 7) / 8];   /* used only during a call: other models may share it */
 
 int main(void)
 {
@@ -18,7 +19,7 @@ int main(void)
             long q = lrintf(s[i] / HX_INPUT_SCALE) + HX_INPUT_ZERO_POINT;
             x[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
         }
-        hx_step(&model, x, y);                        /* h and c carried to the next call */
+        hx_step(&model, scratch, x, y);               /* h and c carried to the next call */
         int best = 0;
         for (int k = 1; k < HX_OUTPUT_SIZE; ++k) best = y[k] > y[best] ? k : best;
         report(best, (y[best] - HX_OUTPUT_ZERO_POINT) * HX_OUTPUT_SCALE);

@@ -48,7 +48,8 @@ class Context(Protocol):
         """True the first time a constant (tensor index or C name) is defined: emit it once."""
 
     def scratch(self, ctype: str, count: int) -> str:
-        """Scratch shared by the ops (not kept between steps); returns the C expression."""
+        """Kernel work memory in the caller's scratch (not kept between steps; shared by the ops, before the
+        activation arena); returns the C expression of a ``ctype`` pointer to it."""
 
     def state(self, name: str, ctype: str, count: int, comment: str, init: int = 0) -> str:
         """Declare a state field kept across steps (reset to init); returns the C expression."""

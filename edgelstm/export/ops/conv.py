@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import UnsupportedCombination
-from ..cformat import c_array
+from ..cformat import c_array, c_struct
 from ..graph import Op, Tensor
 from ..quantparams import activation_range, activation_range_f32, conv_padding, per_channel_multipliers
 from ..kernels import call
@@ -34,9 +34,10 @@ class Conv1D:
                 and t * self.stride - self.pad + (self.kernel - 1) * self.dilation < self.in_len]
         return (full[0], full[-1] + 1) if full else (0, 0)
 
-    def c_fields(self) -> str:
-        return (f"{self.in_len}, {self.in_ch}, {self.out_len}, {self.out_ch}, "
-                f"{self.kernel}, {self.stride}, {self.dilation}, {self.pad}")
+    def c_fields(self) -> list[tuple[str, object]]:
+        """The geometry fields of el_conv_s8_t / el_conv_f32_t (designated initializers)."""
+        return [("in_len", self.in_len), ("in_ch", self.in_ch), ("out_len", self.out_len), ("out_ch", self.out_ch),
+                ("kernel", self.kernel), ("stride", self.stride), ("dilation", self.dilation), ("pad", self.pad)]
 
 
 def time_axis(op: Op, x: Tensor, y: Tensor, window: tuple[int, int]) -> int:
@@ -104,12 +105,17 @@ def conv_s8(ctx: Context, op: Op) -> Emitted:
                     "in: outputs that read no padding")
     defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers per output channel (Q0.31)")
     defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts per output channel")
-    defs += (f"/* Conv1D: {geo.in_len} steps x {geo.in_ch} -> {geo.out_len} x {geo.out_ch}, kernel {geo.kernel}, "
-             f"stride {geo.stride}, dilation {geo.dilation}, {geo.pad} padded step(s) before */\n"
-             f"static const el_conv_s8_t {name} = {{\n    {geo.c_fields()},\n    {first}, {last},\n"
-             f"    {name}_w, {name}_b, {name}_bf, {name}_mult, {name}_shift,\n"
-             f"    {-x.q_zero_point}, {y.q_zero_point}, {lo}, {hi}\n}};\n")
+    defs += c_struct("el_conv_s8_t", name, geo.c_fields() + [
+        ("first_full", first), ("last_full", last), ("weights", f"{name}_w"), ("bias", f"{name}_b"),
+        ("bias_folded", f"{name}_bf"), ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"),
+        ("input_offset", -x.q_zero_point), ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)],
+        _geometry_comment(geo))
     return Emitted.of(defs, call("conv_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+
+
+def _geometry_comment(geo: Conv1D) -> str:
+    return (f"Conv1D: {geo.in_len} steps x {geo.in_ch} -> {geo.out_len} x {geo.out_ch}, kernel {geo.kernel}, "
+            f"stride {geo.stride}, dilation {geo.dilation}, {geo.pad} padded step(s) before")
 
 
 def c_float_limits(lo: float, hi: float) -> tuple[str, str]:
@@ -131,7 +137,6 @@ def conv_f32(ctx: Context, op: Op) -> Emitted:
     if b is not None:
         bias = f"{name}_b"
         defs += c_array(bias, b.data.reshape(-1), f"{geo.out_ch} float bias")
-    defs += (f"/* Conv1D: {geo.in_len} steps x {geo.in_ch} -> {geo.out_len} x {geo.out_ch}, kernel {geo.kernel}, "
-             f"stride {geo.stride}, dilation {geo.dilation}, {geo.pad} padded step(s) before */\n"
-             f"static const el_conv_f32_t {name} = {{ {geo.c_fields()}, {name}_w, {bias}, {lo}, {hi} }};\n")
+    defs += c_struct("el_conv_f32_t", name, geo.c_fields() + [
+        ("weights", f"{name}_w"), ("bias", bias), ("act_min", lo), ("act_max", hi)], _geometry_comment(geo))
     return Emitted.of(defs, call("conv_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

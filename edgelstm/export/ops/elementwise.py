@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedCombination
-from ..cformat import c_array
+from ..cformat import c_array, c_struct
 from ..quantparams import (activation_range, activation_range_f32, activation_range_s8, add_params, mul_s16_params,
                            quantize_multiplier, quantize_multiplier_smaller_than_one)
 from ..kernels import call
@@ -48,9 +48,12 @@ def _addsub_s8(ctx: Context, op, fn: str) -> Emitted:
     mo, so = quantize_multiplier_smaller_than_one(twice_max / ((1 << _LEFT_SHIFT_S8) * y.q_scale))
     lo, hi = activation_range_s8(_act(op), y.q_scale, y.q_zero_point)
     name = ctx.op_name(op)
-    defs += (f"static const el_addsub_s8_t {name} = {{\n    {n}, {_LEFT_SHIFT_S8},\n"
-             f"    {-a.q_zero_point}, {m1}, {s1},\n    {-b.q_zero_point}, {m2}, {s2},\n"
-             f"    {y.q_zero_point}, {mo}, {so},\n    {lo}, {hi}\n}};\n")
+    defs += c_struct("el_addsub_s8_t", name, [
+        ("size", n), ("left_shift", _LEFT_SHIFT_S8),
+        ("input1_offset", -a.q_zero_point), ("input1_multiplier", m1), ("input1_shift", s1),
+        ("input2_offset", -b.q_zero_point), ("input2_multiplier", m2), ("input2_shift", s2),
+        ("output_offset", y.q_zero_point), ("output_multiplier", mo), ("output_shift", so),
+        ("act_min", lo), ("act_max", hi)])
     return Emitted.of(defs, call(fn, f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
@@ -72,8 +75,9 @@ def mul_s8(ctx: Context, op) -> Emitted:
     m, s = quantize_multiplier(a.q_scale * b.q_scale / y.q_scale)
     lo, hi = activation_range_s8(_act(op), y.q_scale, y.q_zero_point)
     name = ctx.op_name(op)
-    defs += (f"static const el_mul_s8_t {name} = {{ {n}, {-a.q_zero_point}, {-b.q_zero_point}, "
-             f"{y.q_zero_point}, {m}, {s}, {lo}, {hi} }};\n")
+    defs += c_struct("el_mul_s8_t", name, [
+        ("size", n), ("input1_offset", -a.q_zero_point), ("input2_offset", -b.q_zero_point),
+        ("output_offset", y.q_zero_point), ("multiplier", m), ("shift", s), ("act_min", lo), ("act_max", hi)])
     return Emitted.of(defs, call("mul_s8", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
@@ -99,8 +103,9 @@ def mul_s16(ctx: Context, op) -> Emitted:
     m, s = mul_s16_params(a.q_scale, b.q_scale, y.q_scale)
     lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int16")
     name = ctx.op_name(op)
-    defs += (f"/* int16 MUL: scales {a.q_scale:.6g} x {b.q_scale:.6g} -> {y.q_scale:.6g} */\n"
-             f"static const el_mul_s16_t {name} = {{ {n}, {m}, {s}, {lo}, {hi} }};\n")
+    defs += c_struct("el_mul_s16_t", name, [("size", n), ("multiplier", m), ("shift", s), ("act_min", lo),
+                                            ("act_max", hi)],
+                     f"int16 MUL: scales {a.q_scale:.6g} x {b.q_scale:.6g} -> {y.q_scale:.6g}")
     return Emitted.of(defs, call("mul_s16", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
@@ -113,11 +118,15 @@ def add_s16(ctx: Context, op) -> Emitted:
     p = add_params(a.q_scale, b.q_scale, y.q_scale, "int16")
     lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int16")
     name = ctx.op_name(op)
-    defs += (f"/* int16 ADD (general path): scales {a.q_scale:.6g} + {b.q_scale:.6g} -> {y.q_scale:.6g} */\n"
-             f"static const el_add_s16_t {name} = {{\n    {n}, {p['left_shift']},\n"
-             f"    {-a.q_zero_point}, {p['input1_multiplier']}, {p['input1_shift']},\n"
-             f"    {-b.q_zero_point}, {p['input2_multiplier']}, {p['input2_shift']},\n"
-             f"    {y.q_zero_point}, {p['output_multiplier']}, {p['output_shift']},\n    {lo}, {hi}\n}};\n")
+    defs += c_struct("el_add_s16_t", name, [
+        ("size", n), ("left_shift", p["left_shift"]),
+        ("input1_offset", -a.q_zero_point), ("input1_multiplier", p["input1_multiplier"]),
+        ("input1_shift", p["input1_shift"]),
+        ("input2_offset", -b.q_zero_point), ("input2_multiplier", p["input2_multiplier"]),
+        ("input2_shift", p["input2_shift"]),
+        ("output_offset", y.q_zero_point), ("output_multiplier", p["output_multiplier"]),
+        ("output_shift", p["output_shift"]), ("act_min", lo), ("act_max", hi)],
+        f"int16 ADD (general path): scales {a.q_scale:.6g} + {b.q_scale:.6g} -> {y.q_scale:.6g}")
     return Emitted.of(defs, call("add_s16", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedCombination
-from ..cformat import c_array
+from ..cformat import c_array, c_struct
 from ..quantparams import activation_range_f32, activation_range_s8, quantize_multiplier
 from ..kernels import call
 from . import Context, Emitted, handler
@@ -47,8 +47,10 @@ def fc_s8(ctx: Context, op) -> Emitted:
                         f"{x.q_zero_point} folded in")
     defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers (Q0.31)")
     defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts")
-    defs += (f"static const el_fc_s8_t {name} = {{\n    {rows}, {in_size}, {out_size}, {wname}, {bname}, {name}_mult, "
-             f"{name}_shift, {int(per_channel)},\n    {y.q_zero_point}, {lo}, {hi}\n}};\n")
+    defs += c_struct("el_fc_s8_t", name, [
+        ("rows", rows), ("in_size", in_size), ("out_size", out_size), ("weights", wname), ("bias", bname),
+        ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"), ("per_channel", int(per_channel)),
+        ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)])
     return Emitted.of(defs, call("fc_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
@@ -63,6 +65,7 @@ def fc_f32(ctx: Context, op) -> Emitted:
         bias = ctx.weight_name(op.inputs[2])
         if ctx.first_use(op.inputs[2]):
             defs += c_array(bias, b.data, f"{out_size} float bias")
-    defs += (f"static const el_fc_f32_t {name} = {{ {rows}, {in_size}, {out_size}, {wname}, {bias}, "
-             f"{lo!r}f, {hi!r}f }};\n").replace("3.4028234663852886e+38f", "FLT_MAX").replace("-FLT_MAX", "-FLT_MAX")
+    defs += c_struct("el_fc_f32_t", name, [
+        ("rows", rows), ("in_size", in_size), ("out_size", out_size), ("weights", wname), ("bias", bias),
+        ("act_min", f"{lo!r}f"), ("act_max", f"{hi!r}f")]).replace("3.4028234663852886e+38f", "FLT_MAX")
     return Emitted.of(defs, call("fc_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

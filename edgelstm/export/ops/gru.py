@@ -13,7 +13,6 @@ def gru_step_s8(ctx: Context, op) -> Emitted:
     defs = '#include "el_gru_s8.h"\n\n' if ctx.first_use("el_gru_s8.h") else ""
     defs += p.c_definitions(name)
     work_words = (p.work_bytes + 3) // 4
-    work = ctx.state(f"{name}_work", "int32_t", work_words,
-                     f"gru_step_s8 work buffer ({p.work_bytes} B; not carried between steps)")
+    work = ctx.scratch("int32_t", work_words)  # the kernel's work buffer: not carried between steps
     return Emitted.of(defs, call("gru_step_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.inputs[1]),
                                  ctx.ptr(op.outputs[0]), work, scratch_bytes=p.work_bytes))

@@ -3,10 +3,18 @@ with h and c kept in the model state (TFLite's variable tensors)."""
 from __future__ import annotations
 
 from ...errors import UnsupportedCombination
-from ..kernels import KernelCall, call
+from ..kernels import KernelCall
 from . import Context, Emitted, handler
 
 _HIDDEN, _CELL = 18, 19  # input slots of the variable tensors
+
+
+def lstm_s8_scratch_words(input_size: int, units: int) -> int:
+    """EL_LSTM_S8_SCRATCH_WORDS (el_lstm_s8.h): the DSP path's int16 pairs of x and h (PAD4 each, 2 bytes
+    per value) or the MVE path's int8 copies padded to 16, whichever is larger; the plain C path's int8
+    copies padded to 4 fit in either."""
+    pad4, pad16 = (lambda n: -(-n // 4) * 4), (lambda n: -(-n // 16) * 16)
+    return max((pad4(input_size) + pad4(units)) // 2, (pad16(input_size) + pad16(units)) // 4)
 
 
 @handler("UNIDIRECTIONAL_SEQUENCE_LSTM", "int8")
@@ -25,8 +33,8 @@ def lstm_s8(ctx: Context, op) -> Emitted:
     h = ctx.state(f"{name}_h", "int8_t", units, f"hidden state, int8 (scale {hid.q_scale:.6g}, zp {hid.q_zero_point})",
                   init=hid.q_zero_point)
     c = ctx.state(f"{name}_c", "int16_t", units, f"cell state, int16 (scale {cell.q_scale:.6g})")
-    # EL_LSTM_S8_SCRATCH_WORDS: x and the old h, unpacked or padded (int32 words: word aligned)
-    words = ((in_size + 15) // 16 + (units + 15) // 16) * 8
+    # EL_LSTM_S8_SCRATCH_WORDS: x and the old h staged, the most any path needs (int32 words)
+    words = lstm_s8_scratch_words(in_size, units)
     scratch = ctx.scratch("int32_t", words)
     return _time_loop(ctx, op, "lstm_step_s8", name, (h, c, scratch), steps, in_size, units, p.c_definitions(name),
                       4 * words, note={"layer": name, "input_size": in_size, "units": units, "mode": p.kernel_mode()})
@@ -51,7 +59,7 @@ _ACT_TANH, _ACT_SIGMOID = 4, 6  # fused activation codes of the TFLite schema
 
 @handler("UNIDIRECTIONAL_SEQUENCE_LSTM", "float32")
 def lstm_f32(ctx: Context, op) -> Emitted:
-    from ..cformat import c_array
+    from ..cformat import c_array, c_struct
 
     g = ctx.graph
     slots = {"w_x": (1, 2, 3, 4), "w_h": (5, 6, 7, 8), "bias": (12, 13, 14, 15)}
@@ -76,10 +84,10 @@ def lstm_f32(ctx: Context, op) -> Emitted:
             arr = f"{name}_{gate}_{part}"
             defs += c_array(arr, t.data, f"{gate} gate {part.replace('_', ' ')} {list(t.shape)}")
             names.append(arr)
-        fields.append(f"    {{ {', '.join(names)} }},   /* {gate} gate */")
+        fields.append((f"{gate}_gate", f"{{ .w_x = {names[0]}, .w_h = {names[1]}, .bias = {names[2]} }}"))
     clip = float(op.options.cellClip or 0.0)
-    defs += (f"static const el_lstm_f32_t {name} = {{\n    {in_size}, {units},\n" + "\n".join(fields)
-             + f"\n    {int(act == _ACT_SIGMOID)}, {clip!r}f\n}};\n")
+    defs += c_struct("el_lstm_f32_t", name, [("input_size", in_size), ("units", units), *fields,
+                                             ("cell_act_sigmoid", int(act == _ACT_SIGMOID)), ("cell_clip", f"{clip!r}f")])
     h = ctx.state(f"{name}_h", "float", units, "hidden state")
     c = ctx.state(f"{name}_c", "float", units, "cell state")
     scratch = ctx.scratch("float", 4 * units)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedCombination
+from ..cformat import c_struct
 from ..graph import Op
 from ..quantparams import activation_range, activation_range_f32, conv_padding, mean_params
 from ..kernels import call
@@ -39,7 +40,8 @@ def _pool_geometry(ctx: Context, op: Op) -> tuple[str, int]:
     if out_len != y.shape[axis] or y.shape[3] != x.shape[3]:
         raise UnsupportedCombination(f"{op.kind} output {list(y.shape)} is not what TFLite's padding gives "
                                      f"({out_len} steps); re-convert the model with edgelstm convert")
-    fields = f"{x.shape[axis]}, {x.shape[3]}, {out_len}, {pool}, {stride}, {pad}"
+    fields = [("in_len", x.shape[axis]), ("channels", x.shape[3]), ("out_len", out_len), ("pool", pool),
+              ("stride", stride), ("pad", pad)]
     return fields, int(getattr(o, "fusedActivationFunction", 0) or 0)
 
 
@@ -49,8 +51,7 @@ def _pool_s8(ctx: Context, op: Op, fn: str, what: str) -> Emitted:
     fields, act = _pool_geometry(ctx, op)
     lo, hi = activation_range(act, y.q_scale, y.q_zero_point, "int8")
     name = ctx.op_name(op)
-    defs = (f"/* {what} over time: in_len, channels, out_len, pool, stride, pad; activation range */\n"
-            f"static const el_pool_s8_t {name} = {{ {fields}, {lo}, {hi} }};\n")
+    defs = c_struct("el_pool_s8_t", name, fields + [("act_min", lo), ("act_max", hi)], f"{what} over time")
     return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
@@ -58,8 +59,7 @@ def _pool_f32(ctx: Context, op: Op, fn: str, what: str) -> Emitted:
     fields, act = _pool_geometry(ctx, op)
     lo, hi = c_float_limits(*activation_range_f32(act))
     name = ctx.op_name(op)
-    defs = (f"/* {what} over time: in_len, channels, out_len, pool, stride, pad; activation range */\n"
-            f"static const el_pool_f32_t {name} = {{ {fields}, {lo}, {hi} }};\n")
+    defs = c_struct("el_pool_f32_t", name, fields + [("act_min", lo), ("act_max", hi)], f"{what} over time")
     return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
@@ -106,10 +106,11 @@ def mean_s8(ctx: Context, op: Op) -> Emitted:
     outer, reduced, inner = _mean_shape(ctx, op)
     p = mean_params(x.q_scale, x.q_zero_point, y.q_scale, y.q_zero_point, reduced)
     name = ctx.op_name(op)
-    defs = (f"/* MEAN over {reduced} steps: scale {x.q_scale:.6g} zp {x.q_zero_point} -> {y.q_scale:.6g} zp "
-            f"{y.q_zero_point}, 1/{reduced} folded into the multiplier (Q0.31) and shift */\n"
-            f"static const el_mean_s8_t {name} = {{ {outer}, {reduced}, {inner}, "
-            f"{p['input_zero_point']}, {p['multiplier']}, {p['shift']}, {p['output_offset']} }};\n")
+    defs = c_struct("el_mean_s8_t", name, [
+        ("outer", outer), ("reduced", reduced), ("inner", inner), ("input_zero_point", p["input_zero_point"]),
+        ("multiplier", p["multiplier"]), ("shift", p["shift"]), ("output_offset", p["output_offset"])],
+        f"MEAN over {reduced} steps: scale {x.q_scale:.6g} zp {x.q_zero_point} -> {y.q_scale:.6g} zp "
+        f"{y.q_zero_point}, 1/{reduced} folded into the multiplier (Q0.31) and shift")
     return Emitted.of(defs, call("mean_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ...errors import UnsupportedCombination
 from ..quantparams import requantize_params
+from ..cformat import c_struct
 from ..kernels import call
 from . import Context, Emitted, handler
 
@@ -23,10 +24,11 @@ def _requantize(ctx: Context, op) -> Emitted:
         raise UnsupportedCombination("QUANTIZE with per-channel quantization is not supported by the C export")
     p = requantize_params(x.q_scale, x.q_zero_point, y.q_scale, y.q_zero_point)
     name = ctx.op_name(op)
-    defs = (f"/* QUANTIZE {x.dtype} (scale {x.q_scale:.6g}, zp {x.q_zero_point}) -> {y.dtype} "
-            f"(scale {y.q_scale:.6g}, zp {y.q_zero_point}) */\n"
-            f"static const el_requantize_t {name} = {{ {y.size}, {p['input_offset']}, {p['output_offset']}, "
-            f"{p['multiplier']}, {p['shift']} }};\n")
+    defs = c_struct("el_requantize_t", name, [
+        ("size", y.size), ("input_offset", p["input_offset"]), ("output_offset", p["output_offset"]),
+        ("multiplier", p["multiplier"]), ("shift", p["shift"])],
+        f"QUANTIZE {x.dtype} (scale {x.q_scale:.6g}, zp {x.q_zero_point}) -> {y.dtype} "
+        f"(scale {y.q_scale:.6g}, zp {y.q_zero_point})")
     return Emitted.of(defs, call(fn, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 

@@ -5,6 +5,7 @@ import math
 
 from ...errors import UnsupportedCombination
 from ..quantparams import quantize_multiplier
+from ..cformat import c_struct
 from ..kernels import call
 from . import Context, Emitted, handler
 
@@ -27,7 +28,9 @@ def softmax_s8(ctx: Context, op) -> Emitted:
     depth = x.shape[-1]
     name = ctx.op_name(op)
     defs = (f"/* softmax beta {beta:g} x input scale {x.q_scale:.6g}, as Q5.26 multiplier and shift */\n"
-            f"static const el_softmax_s8_t {name} = {{ {x.size // depth}, {depth}, {mult}, {shift}, {diff_min} }};\n")
+            + c_struct("el_softmax_s8_t", name, [("rows", x.size // depth), ("depth", depth),
+                                                 ("input_multiplier", mult), ("input_left_shift", shift),
+                                                 ("diff_min", diff_min)]))
     return Emitted.of(defs, call("softmax_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 

@@ -45,16 +45,16 @@ static void run_case(int32_t a, int32_t b)
     el_fc_s8_t p = {.rows = 1, .in_size = a, .out_size = b, .weights = kb_weights, .bias = bias,
                     .multiplier = mult, .shift = shift, .per_channel = 1, .output_offset = -3,
                     .act_min = -128, .act_max = 127};
-    fc_s8(&p, in_a, out_y);
+    el_fc_s8(&p, in_a, out_y);
 #elif KB_KERNEL == KB_SOFTMAX
     (void)b;
     /* input scale ~0.1, beta 1: TFLite's PreprocessSoftmaxScaling gives ~0.8 x 2^31, left shift 23 */
     el_softmax_s8_t p = {.rows = 1, .depth = a, .input_multiplier = 1717986918, .input_left_shift = 23,
                          .diff_min = -248};
-    softmax_s8(&p, in_a, out_y);
+    el_softmax_s8(&p, in_a, out_y);
 #elif KB_KERNEL == KB_LUT
     (void)b;
-    lut_s8(table, a, in_a, out_y);
+    el_lut_s8(table, a, in_a, out_y);
 #elif KB_KERNEL == KB_ADD
     (void)b;
     el_addsub_s8_t p = {.size = a, .left_shift = 20,
@@ -62,12 +62,12 @@ static void run_case(int32_t a, int32_t b)
                         .input2_offset = -7, .input2_multiplier = 1518500250, .input2_shift = -2,
                         .output_offset = 2, .output_multiplier = 1342177280, .output_shift = -19,
                         .act_min = -128, .act_max = 127};
-    add_s8(&p, in_a, in_b, out_y);
+    el_add_s8(&p, in_a, in_b, out_y);
 #elif KB_KERNEL == KB_MUL
     (void)b;
     el_mul_s8_t p = {.size = a, .input1_offset = 5, .input2_offset = -7, .output_offset = 2,
                      .multiplier = 1288490189, .shift = -7, .act_min = -128, .act_max = 127};
-    mul_s8(&p, in_a, in_b, out_y);
+    el_mul_s8(&p, in_a, in_b, out_y);
 #else
 #error "KB_KERNEL must name a kernel"
 #endif

@@ -11,6 +11,33 @@
 #ifndef EDGELSTM_H
 #define EDGELSTM_H
 
+/* The runtime ABI: kernel names, parameter structs and calling conventions. Generated models check it
+ * at compile time (#error on a mismatch): compile every export with a runtime/ of the same ABI. Two exports
+ * made by one edgelstm version ship identical runtime files: compile one copy of runtime/ (with the
+ * union of their kernels) and link it once. Every global symbol of the runtime starts with el_. */
+#define EL_RUNTIME_ABI_VERSION 2
+
+/* Placement of the constant tables (weights, parameters) of generated models; override them with -D
+ * or before including a model header, e.g. -DEL_WEIGHTS_SECTION='__attribute__((section(".rodata.nn")))'. */
+#ifndef EL_ALIGNED
+#if defined(__GNUC__) || defined(__clang__)
+#define EL_ALIGNED(n) __attribute__((aligned(n)))
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+#define EL_ALIGNED(n) alignas(n)
+#else
+#define EL_ALIGNED(n)
+#endif
+#endif
+/* What generated parameter definitions are marked with (a generated model maps them to its own
+ * <NAME>_ALIGN and <NAME>_WEIGHTS_SECTION); these defaults serve code that includes the definitions
+ * directly. */
+#ifndef EL_MODEL_ALIGN
+#define EL_MODEL_ALIGN(n) EL_ALIGNED(n)
+#endif
+#ifndef EL_MODEL_SECTION
+#define EL_MODEL_SECTION
+#endif
+
 #include <stdint.h>
 
 #include "el_fixedpoint.h"
@@ -39,7 +66,7 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } el_fc_s8_t;
-void fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y);
+void el_fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y);
 
 /* ADD and SUB: both inputs rescaled to a common 2^-20 grid (left_shift), summed, requantized. */
 typedef struct {
@@ -50,8 +77,8 @@ typedef struct {
     int32_t output_offset, output_multiplier, output_shift;
     int32_t act_min, act_max;
 } el_addsub_s8_t;
-void add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
-void sub_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_sub_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
 
 /* MUL: y = requant((a + input1_offset) * (b + input2_offset)) + output_offset */
 typedef struct {
@@ -60,7 +87,7 @@ typedef struct {
     int32_t output_offset, multiplier, shift;
     int32_t act_min, act_max;
 } el_mul_s8_t;
-void mul_s8(const el_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
+void el_mul_s8(const el_mul_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y);
 
 /* ---- int16: the cell path of a lowered int8 LSTM ------------------------------------------
  * The cell state c lives in int16 with scale s_c = 2^-k (a power of two, zero point 0); the
@@ -78,11 +105,11 @@ typedef struct {
     int32_t multiplier, shift;
 } el_requantize_t;
 /* int8 (any scale and zero point) -> int16 (e.g. Q0.8 gate -> Q0.15, i*g -> cell grid) */
-void requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y);
+void el_requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y);
 /* int16 (e.g. the cell grid 2^-k) -> int8 (any scale and zero point), saturating to [-128, 127] */
-void requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y);
+void el_requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y);
 /* int8 -> int8 with another scale and zero point (the converter's requantization of a tensor) */
-void requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y);
+void el_requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y);
 
 /* MUL, int16 x int16 -> int16, all zero points 0 (as TFLite requires for int16 MUL):
  * y = clamp(requant(a * b), act_min, act_max), requant by input1_scale * input2_scale /
@@ -92,7 +119,7 @@ typedef struct {
     int32_t multiplier, shift;
     int32_t act_min, act_max;  /* [-32768, 32767] without a fused activation */
 } el_mul_s16_t;
-void mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+void el_mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* ADD, int16, TFLite's general int16 path (pot_scale_int16 false): each input (zero point 0)
  * shifted left by left_shift = 15 and scaled by its_scale / (2 * max input scale) (multipliers
@@ -106,11 +133,11 @@ typedef struct {
     int32_t output_offset, output_multiplier, output_shift;
     int32_t act_min, act_max;
 } el_add_s16_t;
-void add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* LOGISTIC and TANH: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */
-void lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);
+void el_lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);
 
 /* SOFTMAX over the last axis, int8 in and out (output scale 1/256, zero point -128),
  * with TFLite's fixed-point exp (inputs in Q5.26 after scaling by beta). */
@@ -120,7 +147,7 @@ typedef struct {
     int32_t input_left_shift;  /* ... and left shift */
     int32_t diff_min;          /* differences below this give 0 */
 } el_softmax_s8_t;
-void softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
+void el_softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
 
 /* ---- int8: convolutional front ends (Conv1D, pooling over time) ------------------------------
  * TFLite writes a Conv1D as CONV_2D and 1D pooling as *_POOL_2D on tensors with one spatial axis
@@ -148,7 +175,7 @@ typedef struct {
     int32_t output_offset;
     int32_t act_min, act_max;        /* fused RELU (or none) as an int8 range */
 } el_conv_s8_t;
-void conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y);
+void el_conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D along time: the window's steps inside x only (padding is never
  * read); input and output share scale and zero point. Max: the largest raw value. Average: the
@@ -159,8 +186,8 @@ typedef struct {
     int32_t pool, stride, pad;
     int32_t act_min, act_max;
 } el_pool_s8_t;
-void maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
-void avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
+void el_maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
+void el_avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y);
 
 /* MEAN over the middle axis of x[outer][reduced][inner] (GlobalAveragePooling1D: reduced = time), as
  * TFLite Micro's QuantizedMeanOrSum (also when scale and zero point match in and out): y = clamp(requant(
@@ -172,14 +199,14 @@ typedef struct {
     int32_t multiplier, shift;
     int32_t output_offset;
 } el_mean_s8_t;
-void mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y);
+void el_mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y);
 
 /* REDUCE_MAX over the middle axis of x[outer][reduced][inner] (GlobalMaxPooling1D): the largest raw
  * value; input and output share scale and zero point (TFLite Micro requires it). */
-void reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y);
+void el_reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y);
 
 /* MAXIMUM of two int8 tensors on one scale and zero point (the lowered graph's max pooling). */
-void maximum_s8(int32_t size, const int8_t *a, const int8_t *b, int8_t *y);
+void el_maximum_s8(int32_t size, const int8_t *a, const int8_t *b, int8_t *y);
 
 /* ---- float32 ------------------------------------------------------------------------- */
 
@@ -189,14 +216,14 @@ typedef struct {
     const float *bias;         /* out_size, or 0 */
     float act_min, act_max;
 } el_fc_f32_t;
-void fc_f32(const el_fc_f32_t *p, const float *x, float *y);
-void add_f32(int32_t size, const float *a, const float *b, float *y);
-void sub_f32(int32_t size, const float *a, const float *b, float *y);
-void mul_f32(int32_t size, const float *a, const float *b, float *y);
-void clamp_f32(int32_t size, float lo, float hi, float *y); /* a fused RELU/RELU6/RELU_N1_TO_1, in place */
-void logistic_f32(int32_t size, const float *x, float *y);
-void tanh_f32(int32_t size, const float *x, float *y);
-void softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
+void el_fc_f32(const el_fc_f32_t *p, const float *x, float *y);
+void el_add_f32(int32_t size, const float *a, const float *b, float *y);
+void el_sub_f32(int32_t size, const float *a, const float *b, float *y);
+void el_mul_f32(int32_t size, const float *a, const float *b, float *y);
+void el_clamp_f32(int32_t size, float lo, float hi, float *y); /* a fused RELU/RELU6/RELU_N1_TO_1, in place */
+void el_logistic_f32(int32_t size, const float *x, float *y);
+void el_tanh_f32(int32_t size, const float *x, float *y);
+void el_softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
 
 /* CONV_2D (Conv1D), float: per output, the products over the valid taps and input channels summed
  * in TFLite's order, plus bias, clamped to the fused activation's range. Layout as el_conv_s8_t. */
@@ -208,18 +235,18 @@ typedef struct {
     const float *bias;               /* out_ch, or 0 */
     float act_min, act_max;
 } el_conv_f32_t;
-void conv_f32(const el_conv_f32_t *p, const float *x, float *y);
+void el_conv_f32(const el_conv_f32_t *p, const float *x, float *y);
 
 typedef struct {
     int32_t in_len, channels, out_len;
     int32_t pool, stride, pad;
     float act_min, act_max;
 } el_pool_f32_t;
-void maxpool_f32(const el_pool_f32_t *p, const float *x, float *y);
-void avgpool_f32(const el_pool_f32_t *p, const float *x, float *y);
-void mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
-void maximum_f32(int32_t size, const float *a, const float *b, float *y);
-void reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
+void el_maxpool_f32(const el_pool_f32_t *p, const float *x, float *y);
+void el_avgpool_f32(const el_pool_f32_t *p, const float *x, float *y);
+void el_mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
+void el_maximum_f32(int32_t size, const float *a, const float *b, float *y);
+void el_reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* (a * b * 2) >> 32 rounded to nearest, saturating the one overflow case (a = b = INT32_MIN). */
 static inline int32_t el_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
@@ -49,5 +53,9 @@ static inline int32_t el_clamp_s32(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EL_FIXEDPOINT_H */

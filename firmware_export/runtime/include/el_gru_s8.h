@@ -42,6 +42,10 @@
 
 #include <stdint.h>
 
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+#include <arm_acle.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -107,12 +111,11 @@ typedef struct {
     (2 * EL_GRU_S8_PAD16(input_size) + 3 * EL_GRU_S8_PAD16(units) + 2 * (((units) + 3) / 4 * 4))
 
 /* One timestep: x[input_size], h[units] -> h_out[units] (h_out must not alias h). */
-void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work);
+void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work);
 
 /* ---- the requantization, shared by every path ----------------------------------------- */
 
 #if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
-#include <arm_acle.h>
 #define el_gru_sat8(v) __ssat((v), 8)
 #else
 static inline int32_t el_gru_sat8(int32_t v)

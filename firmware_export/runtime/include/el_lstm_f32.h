@@ -13,6 +13,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const float *w_x;  /* (units, input_size), row-major */
     const float *w_h;  /* (units, units) */
@@ -29,6 +33,10 @@ typedef struct {
 
 #define EL_LSTM_F32_SCRATCH(units) (4 * (units)) /* float scratch elements */
 
-void lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch);
+void el_lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EL_LSTM_F32_H */

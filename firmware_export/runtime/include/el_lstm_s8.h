@@ -31,6 +31,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One requantization x * M, M = multiplier * 2^(shift - 31), TFLite Micro's rounding
  * (el_requantize); the other fields are derived from (multiplier, shift) for the fast forms of
  * el_lstm_s8_internal.h. */
@@ -97,14 +101,19 @@ typedef struct {
 } el_lstm_s8_t;
 
 /* Scratch lstm_step_s8 needs, in int32 words (word aligned): the unpacked int16 copies of x and
- * h (DSP path), or zero-padded int8 copies (MVE and plain C paths). The old h lives there while
- * the new h is written. */
-#define EL_LSTM_S8_SCRATCH_WORDS(input_size, units) ((((input_size) + 15) / 16 + ((units) + 15) / 16) * 8)
+ * h (DSP path: 2 bytes per value, padded to 4 values), or zero-padded int8 copies (MVE: padded to
+ * 16, plain C: padded to 4); the larger of the two, so that one size serves every core. The old h
+ * lives there while the new h is written. */
+#define EL_LSTM_S8_SCRATCH_WORDS(input_size, units) \
+    ((EL_LSTM_S8_PAD4(input_size) + EL_LSTM_S8_PAD4(units)) / 2 > \
+             ((((input_size) + 15) / 16 + ((units) + 15) / 16) * 4) \
+         ? (EL_LSTM_S8_PAD4(input_size) + EL_LSTM_S8_PAD4(units)) / 2 \
+         : ((((input_size) + 15) / 16 + ((units) + 15) / 16) * 4))
 
 /* One timestep. x: input_size int8; h: units int8, in/out (start at hidden_zero_point);
  * c: units int16, in/out (start at 0); scratch: EL_LSTM_S8_SCRATCH_WORDS(input_size, units)
  * int32, not kept between steps. x and h need no alignment; x must not alias h. */
-void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
+void el_lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch);
 
 /* int16 sigmoid and tanh by TFLite's 256-entry table with linear interpolation (the
  * reference_integer_ops int16 Logistic and Tanh). Each input is first rescaled to
@@ -123,5 +132,9 @@ extern const uint16_t el_sigmoid_table_u16[257];
 /* The table over signed entries -256 .. 256, at index + 256: el_sigmoid_table_u16[j] for j >= 0,
  * 65536 - el_sigmoid_table_u16[-j] for j < 0 (what lstm_step_s8 interpolates). */
 extern const uint16_t el_sigmoid_signed_u16[513];
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EL_LSTM_S8_H */

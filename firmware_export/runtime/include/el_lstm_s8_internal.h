@@ -32,6 +32,13 @@
 #if defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_MVE) || defined(__ARM_FEATURE_SAT)
 #include <arm_acle.h>
 #endif
+#if defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* The unit update is instantiated with constant flags: it must be inlined for them to fold. */
 #if defined(__GNUC__)
@@ -214,7 +221,6 @@ EL_LSTM_INLINE void el_lstm_s8_unit(const el_lstm_s8_t *p, const el_lstm_s8_step
 }
 
 #if defined(__ARM_FEATURE_MVE)
-#include <arm_mve.h>
 
 /* ---- MVE: the unit update for 4 units at once (int32 lanes) ------------------------------
  * rq(a) = RDBPOT(SRDHM(a << lsh, m), e): VQRDMULH is SRDHM exactly (its one saturating case is
@@ -299,5 +305,9 @@ EL_LSTM_INLINE void el_lstm_s8_unit_x4(const el_lstm_s8_t *p, const el_lstm_s8_s
     vstrbq_p_s32(h, vreinterpretq_s32_s8(h8), live);
 }
 #endif /* __ARM_FEATURE_MVE */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EL_LSTM_S8_INTERNAL_H */

@@ -3,7 +3,7 @@
  * c = f*c + i*g, all three on the cell grid (scale 2^-k, zero point 0). */
 #include "edgelstm.h"
 
-void add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y)
+void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         /* zero points are 0 (checked by the generator): |x| * 2^15 <= 2^30 */

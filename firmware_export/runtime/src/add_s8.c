@@ -1,7 +1,7 @@
 /* edgelstm runtime: ADD, int8. */
 #include "edgelstm.h"
 
-void add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y)
+void el_add_s8(const el_addsub_s8_t *p, const int8_t *a, const int8_t *b, int8_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         const int32_t a_shifted = ((int32_t)a[k] + p->input1_offset) * (1 << p->left_shift);

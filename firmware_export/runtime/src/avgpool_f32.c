@@ -2,7 +2,7 @@
  * window's n steps inside the input, divided by n, clamped to the fused activation's range. */
 #include "edgelstm.h"
 
-void avgpool_f32(const el_pool_f32_t *p, const float *x, float *y)
+void el_avgpool_f32(const el_pool_f32_t *p, const float *x, float *y)
 {
     const int32_t ch = p->channels;
     for (int32_t t = 0; t < p->out_len; ++t, y += ch) {

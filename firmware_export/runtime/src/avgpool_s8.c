@@ -5,7 +5,7 @@
  * activation's range. */
 #include "edgelstm.h"
 
-void avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y)
+void el_avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t ch = p->channels;
     for (int32_t t = 0; t < p->out_len; ++t, y += ch) {

@@ -2,7 +2,7 @@
  * in place: y = min(max(y, lo), hi), as TFLite's ActivationFunctionWithMinMax. */
 #include "edgelstm.h"
 
-void clamp_f32(int32_t size, float lo, float hi, float *y)
+void el_clamp_f32(int32_t size, float lo, float hi, float *y)
 {
     for (int32_t k = 0; k < size; ++k) {
         float v = y[k] < lo ? lo : y[k];

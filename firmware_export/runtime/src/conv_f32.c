@@ -3,7 +3,7 @@
  * then the fused activation's clamp. */
 #include "edgelstm.h"
 
-void conv_f32(const el_conv_f32_t *p, const float *x, float *y)
+void el_conv_f32(const el_conv_f32_t *p, const float *x, float *y)
 {
     const int32_t in_ch = p->in_ch, out_ch = p->out_ch, kernel = p->kernel;
     for (int32_t t = 0; t < p->out_len; ++t, y += out_ch) {

@@ -28,7 +28,7 @@ static int8_t requantize_output(const el_conv_s8_t *p, int32_t acc, int32_t o)
     return (int8_t)el_clamp_s32(acc, p->act_min, p->act_max);
 }
 
-void conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y)
+void el_conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t in_ch = p->in_ch, out_ch = p->out_ch, kernel = p->kernel, dilation = p->dilation;
     const int32_t taps_len = kernel * in_ch;

@@ -1,7 +1,7 @@
 /* edgelstm runtime: FULLY_CONNECTED, float32. */
 #include "edgelstm.h"
 
-void fc_f32(const el_fc_f32_t *p, const float *x, float *y)
+void el_fc_f32(const el_fc_f32_t *p, const float *x, float *y)
 {
     for (int32_t r = 0; r < p->rows; ++r) {
         const float *w = p->weights;

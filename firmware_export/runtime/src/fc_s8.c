@@ -1,7 +1,7 @@
 /* edgelstm runtime: FULLY_CONNECTED, int8 activations x int8 weights, int32 accumulator. */
 #include "edgelstm.h"
 
-void fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y)
+void el_fc_s8(const el_fc_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t rows = p->rows, in_size = p->in_size, out_size = p->out_size;
     const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;

@@ -136,7 +136,7 @@ EL_GRU_INLINE void el_gru_vupdate(const el_gru_s8_t *p, int32x4_t n, int32x4_t z
     vstrbq_p_s32(h_out, EL_GRU_VADD(p, add_h, n, zhn), lanes);
 }
 
-void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
+void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
 {
     const int32_t units = p->units, u4 = (units + 3) & ~3;
     const int32_t gx = 4 * p->x_cols, gh = 4 * p->h_cols;   /* bytes per group */
@@ -387,7 +387,7 @@ EL_GRU_INLINE int32_t el_gru_update(const el_gru_s8_t *p, int32_t npre, int32_t 
     return EL_GRU_ADD(p, add_h, npre, zhn);
 }
 
-void gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
+void el_gru_step_s8(const el_gru_s8_t *p, const int8_t *x, const int8_t *h, int8_t *h_out, int32_t *work)
 {
     const int32_t units = p->units, u4 = (units + 3) & ~3, in = p->input_size;
     const int32_t cx = p->x_cols / 4, ch = p->h_cols / 4;   /* chunks of 4 columns */

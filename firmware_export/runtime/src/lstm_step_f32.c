@@ -30,7 +30,7 @@ static void gate_sum(const el_lstm_f32_t *p, const el_lstm_f32_gate_t *g, const 
     }
 }
 
-void lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch)
+void el_lstm_step_f32(const el_lstm_f32_t *p, const float *x, float *h, float *c, float *scratch)
 {
     const int32_t n = p->units;
     float *i = scratch, *f = scratch + n, *g = scratch + 2 * n, *o = scratch + 3 * n;

@@ -214,7 +214,7 @@ EL_LSTM_INLINE const int8_t *c_dot4(int32_t *acc, const int32_t *bias, const int
 }
 #endif
 
-void lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch)
+void el_lstm_step_s8(const el_lstm_s8_t *p, const int8_t *x, int8_t *h, int16_t *c, int32_t *scratch)
 {
     const int32_t n = p->units;
     const int32_t m = p->input_size;

@@ -4,7 +4,7 @@
 
 #include "edgelstm.h"
 
-void maxpool_f32(const el_pool_f32_t *p, const float *x, float *y)
+void el_maxpool_f32(const el_pool_f32_t *p, const float *x, float *y)
 {
     const int32_t ch = p->channels;
     for (int32_t t = 0; t < p->out_len; ++t, y += ch) {

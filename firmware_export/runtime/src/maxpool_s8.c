@@ -3,7 +3,7 @@
  * window's steps inside the input (padding ignored), clamped to the fused activation's range. */
 #include "edgelstm.h"
 
-void maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y)
+void el_maxpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t ch = p->channels;
     for (int32_t t = 0; t < p->out_len; ++t, y += ch) {

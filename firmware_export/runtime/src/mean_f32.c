@@ -2,7 +2,7 @@
  * -> y[outer][inner], summed in order, divided by reduced. */
 #include "edgelstm.h"
 
-void mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y)
+void el_mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y)
 {
     for (int32_t b = 0; b < outer; ++b, x += reduced * inner, y += inner) {
         for (int32_t c = 0; c < inner; ++c) {

@@ -5,7 +5,7 @@
  * Micro takes this path also when scale and zero point match in and out (no truncated plain mean). */
 #include "edgelstm.h"
 
-void mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y)
+void el_mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t reduced = p->reduced, inner = p->inner;
     for (int32_t b = 0; b < p->outer; ++b, x += reduced * inner, y += inner) {

@@ -2,7 +2,7 @@
  * one requantization of the exact int32 product. In a lowered LSTM: f (Q0.15) * c (cell grid). */
 #include "edgelstm.h"
 
-void mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y)
+void el_mul_s16(const el_mul_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         /* |a * b| <= 2^30: exact in int32 */

@@ -4,7 +4,7 @@
 
 #include "edgelstm.h"
 
-void reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y)
+void el_reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y)
 {
     for (int32_t b = 0; b < outer; ++b, x += reduced * inner, y += inner) {
         for (int32_t c = 0; c < inner; ++c) {

@@ -4,7 +4,7 @@
  * starting from -128 as TFLite's ReduceGeneric starts from the type's lowest value. */
 #include "edgelstm.h"
 
-void reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y)
+void el_reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y)
 {
     for (int32_t b = 0; b < outer; ++b, x += reduced * inner, y += inner) {
         for (int32_t c = 0; c < inner; ++c) {

@@ -2,7 +2,7 @@
  * In a lowered LSTM: the int16 cell state (scale 2^-k, zero point 0) to the int8 grid TANH reads. */
 #include "edgelstm.h"
 
-void requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y)
+void el_requantize_s16_s8(const el_requantize_t *p, const int16_t *x, int8_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         const int32_t v = el_requantize((int32_t)x[k] + p->input_offset, p->multiplier, p->shift);

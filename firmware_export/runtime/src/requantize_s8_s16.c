@@ -3,7 +3,7 @@
  * input-gate product i*g to the int16 cell grid (scale 2^-k, zero point 0). */
 #include "edgelstm.h"
 
-void requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y)
+void el_requantize_s8_s16(const el_requantize_t *p, const int8_t *x, int16_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         const int32_t v = el_requantize((int32_t)x[k] + p->input_offset, p->multiplier, p->shift);

@@ -3,7 +3,7 @@
  * Bidirectional layer's h before the concatenation of both directions). */
 #include "edgelstm.h"
 
-void requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y)
+void el_requantize_s8_s8(const el_requantize_t *p, const int8_t *x, int8_t *y)
 {
     for (int32_t k = 0; k < p->size; ++k) {
         const int32_t v = el_requantize((int32_t)x[k] + p->input_offset, p->multiplier, p->shift);

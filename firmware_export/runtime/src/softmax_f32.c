@@ -3,7 +3,7 @@
 
 #include "edgelstm.h"
 
-void softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y)
+void el_softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y)
 {
     for (int32_t r = 0; r < rows; ++r, x += depth, y += depth) {
         float max_in_row = x[0];

@@ -100,7 +100,7 @@ static int32_t count_leading_zeros(uint32_t x)
     return n;
 }
 
-void softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y)
+void el_softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y)
 {
     for (int32_t r = 0; r < p->rows; ++r, x += p->depth, y += p->depth) {
         int32_t max_in_row = -128;

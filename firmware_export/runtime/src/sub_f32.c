@@ -1,7 +1,7 @@
 /* edgelstm runtime: SUB, float32, elementwise. */
 #include "edgelstm.h"
 
-void sub_f32(int32_t size, const float *a, const float *b, float *y)
+void el_sub_f32(int32_t size, const float *a, const float *b, float *y)
 {
     for (int32_t k = 0; k < size; ++k) {
         y[k] = a[k] - b[k];
