@@ -371,7 +371,7 @@ class Generator:
     def _masked_functions(self, has_head: bool, step_calls: list[str]) -> list[str]:
         """<p>_masked, <p>_step and <p>_run of a model with Masking: masked steps are skipped."""
         p, P, ct = self.prefix, self.prefix.upper(), self.ctype
-        keep = f"    memcpy(s->last_y, y, sizeof(s->last_y));"
+        keep = "    memcpy(s->last_y, y, sizeof(s->last_y));"
         src = [f"int {p}_masked(const {ct} *x_t)", "{", f"    for (int32_t k = 0; k < {P}_INPUT_SIZE; ++k) {{",
                f"        if (x_t[k] != {P}_MASK_INPUT) {{", "            return 0;", "        }", "    }",
                "    return 1;", "}", "",
