@@ -252,6 +252,21 @@ class ModelDesc:
     layers: tuple[Layer, ...]
     source: str = ""
     keras_flavour: Literal["keras3", "tf_keras", "spec"] = "keras3"
+    #: Keras Masking(mask_value) in front of the recurrent layers (edgelstm.layers.masking): a timestep whose
+    #: every feature equals it is skipped (state and output carried unchanged); None: no masking
+    mask_value: float | None = None
+
+    @property
+    def masked(self) -> bool:
+        return self.mask_value is not None
+
+    def step_mask(self, x: np.ndarray) -> np.ndarray:
+        """(..., T, F) float inputs -> (..., T) bool, True where the step is masked (Keras: every feature
+        equals mask_value, compared in float32). All False without masking."""
+        x = np.asarray(x)
+        if self.mask_value is None:
+            return np.zeros(x.shape[:-1], bool)
+        return np.all(x.astype(np.float32) == np.float32(self.mask_value), axis=-1)
 
     @property
     def output_size(self) -> int:
@@ -344,9 +359,10 @@ class ModelDesc:
                 if l.cell == "rnn" or d.get("recurrent_activation") == "sigmoid":
                     d.pop("recurrent_activation", None)
             out.append(d)
+        extra = {} if self.mask_value is None else {"mask_value": self.mask_value}
         return {"name": self.name, "seq_len": self.seq_len, "input_size": self.input_size,
                 "output_size": self.output_size, "output_is_sequence": self.output_is_sequence,
-                "params": self.params, "layers": out}
+                "params": self.params, **extra, "layers": out}
 
 
 def _options(layer: object) -> dict:

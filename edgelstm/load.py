@@ -22,10 +22,12 @@ from .errors import ModelError
 from .ir import Layer, ModelDesc
 from .layers import for_keras
 from .layers.folding import FOLD_CLASSES, fold
+from .layers import masking
 
 SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
                     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-                    "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer")
+                    "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer",
+                    "Masking (first, in front of LSTM/GRU/SimpleRNN)")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -117,9 +119,16 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
         raise ModelError(f"model '{name}' has an unknown feature count; build it with a fixed input shape")
     layers: list[Layer] = []
     size, is_seq = int(f), True
+    mask_value: float | None = None
     for index, layer in enumerate(model.layers):
         cls = type(layer).__name__
         if cls in _IGNORED:
+            continue
+        if cls == masking.KERAS_CLASS:
+            if mask_value is not None:
+                raise ModelError(f"layer {index} '{layer.name}' is a second Masking layer; use one Masking layer, "
+                                 "first in the model")
+            mask_value = masking.parse_mask_value(_Where(index, size, is_seq), layer, layers)
             continue
         if cls in FOLD_CLASSES:
             previous = layers.pop() if layers else None
@@ -134,11 +143,13 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
         size, is_seq = parsed.output_size, getattr(parsed, "return_sequences", is_seq)
     if not any(l.type in ("recurrent", "bidirectional") for l in layers):
         raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models (LSTM, GRU, SimpleRNN)")
+    if mask_value is not None:
+        masking.check_placement(name, layers)
     for l in layers:
         if not all(np.isfinite(a).all() for a in _arrays(l)):
             raise ModelError(f"layer '{l.name}' has NaN or Inf weights; retrain or fix the model before converting")
     return ModelDesc(name=name, seq_len=int(t), input_size=int(f), layers=tuple(layers), source=source,
-                     keras_flavour=flavour)  # type: ignore[arg-type]
+                     keras_flavour=flavour, mask_value=mask_value)  # type: ignore[arg-type]
 
 
 def _arrays(layer: Any) -> list[np.ndarray]:
@@ -157,6 +168,11 @@ def _check_against_keras(loaded: LoadedModel) -> None:
     """The description must reproduce the Keras model (catches topologies we do not model)."""
     desc = loaded.desc
     x = np.random.default_rng(0).normal(size=(2, desc.seq_len, desc.input_size)).astype(np.float32)
+    if desc.masked and desc.seq_len > 1:  # padded samples too: the skipping must match Keras'
+        pre, post = x.copy(), x.copy()
+        pre[:, : desc.seq_len // 2] = desc.mask_value
+        post[:, desc.seq_len // 2 + 1:] = desc.mask_value
+        x = np.concatenate([x, pre, post])
     want = loaded.predict(x)
     got = reference.forward(desc, x)
     if want.shape != got.shape or not np.allclose(want, got, atol=1e-4, rtol=1e-3):

@@ -13,8 +13,9 @@ from .layers.common import sigmoid  # noqa: F401  (re-exported: the calibration 
 def forward(desc: ModelDesc, x: np.ndarray) -> np.ndarray:
     """x: (N, T, F) -> (N, out) or (N, T', out) when the model returns sequences."""
     results = []
-    for sample in np.asarray(x, dtype=np.float64):
-        seq, is_seq = sample, True
+    skip = desc.step_mask(x)  # Masking: masked steps are dropped (the recurrent layers skip them)
+    for sample, masked in zip(np.asarray(x, dtype=np.float64), skip):
+        seq, is_seq = sample[~masked], True
         for layer in desc.layers:
             seq, is_seq = kind_of(layer).forward(layer, seq, is_seq)
         results.append(seq)

@@ -4,7 +4,6 @@ exports: instructions per inference within 5 %, flash (model file + runtime kern
 within 2 %."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 

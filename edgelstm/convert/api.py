@@ -63,6 +63,9 @@ def _variant_notes(desc: Any, fmt: str, variant: str, quant: str) -> list[str]:
                      "TFLite Micro cannot run hybrid models")
     if fmt == "onnx" and variant == "stateful":
         notes.append("state passed as explicit inputs/outputs (float): feed each output back")
+    if desc.mask_value is not None and variant == "stateful":
+        notes.append(f"Masking: skip every step whose features all equal {desc.mask_value:g} (int8: the quantized "
+                     "mask value) - do not invoke, keep state and the last output; validated that way")
     if fmt == "onnx" and quant == "int8" and variant == "sequence":
         notes.append("onnxruntime static QDQ leaves ONNX LSTM/GRU ops in float; use unrolled for integer matmuls")
     return notes
@@ -79,7 +82,8 @@ def _ops(fmt: str, data: bytes) -> list[str]:
     return [op["op_name"] for op in it._get_ops_details()]
 
 
-def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, want: np.ndarray) -> None:
+def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, want: np.ndarray,
+              mask_value: float | None = None) -> None:
     """Run the artifact in every interpreter that supports it (each in a child process); record errors vs Keras.
 
     The main interpreter (LiteRT / onnxruntime) must run it; TFLite Micro may decline (float16, hybrid).
@@ -88,7 +92,8 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
     art["metrics"] = {}
     for kind in engines:
         try:
-            got, io = runners.run_isolated(kind, data, art["variant"], val.x, output_is_sequence)
+            got, io = runners.run_isolated(kind, data, art["variant"], val.x, output_is_sequence,
+                                           mask_value=mask_value)
         except RuntimeError as exc:
             if kind == "tflm":
                 art["metrics"][kind] = {"supported": False, "reason": str(exc)}
@@ -103,7 +108,7 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
 
 
 def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("tflite",),
-            variants: Iterable[str] = ("sequence",), quants: Iterable[str] = ("int8",),
+            variants: Iterable[str] | None = None, quants: Iterable[str] = ("int8",),
             calib: Dataset | None = None, validation: Dataset | None = None,
             progress: Callable[[str], None] | None = None, lstm_cell: str = "int16") -> Manifest:
     """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json.
@@ -114,7 +119,9 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     if lstm_cell not in rules.LSTM_CELLS:
         raise UnsupportedCombination(f"unknown --lstm-cell {lstm_cell}; choose from {', '.join(rules.LSTM_CELLS)}")
     desc = model.desc
-    formats, variants, quants = list(formats), list(variants), list(quants)
+    # no variants given: sequence (models with Masking: stateful, the one graph that can skip masked steps)
+    variants = rules.default_variants(desc, None if variants is None else list(variants))
+    formats, quants = list(formats), list(quants)
     for f, v, q in itertools.product(formats, variants, quants):
         rules.check(desc, f, v, q)  # before converting anything
     needs_calib = any(q in ("int8", "int16x8") for q in quants)
@@ -149,7 +156,7 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
                 "notes": _variant_notes(desc, job.format, job.variant, job.quant)})
 
         def validate(pair: tuple[child.Job, dict]) -> None:
-            _validate(pair[1], blobs[pair[0].key].data, desc.output_is_sequence, val, want)
+            _validate(pair[1], blobs[pair[0].key].data, desc.output_is_sequence, val, want, desc.mask_value)
             if progress:
                 progress(f"validated {pair[0].describe()}")
 

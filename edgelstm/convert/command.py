@@ -28,11 +28,15 @@ def seq_len_type(text: str) -> int:
     return n
 
 
+class AllOf(list):
+    """``all`` on the command line: every value (a command may narrow it to what the model supports)."""
+
+
 def _csv(allowed: tuple[str, ...]) -> Any:
     def parse(text: str) -> list[str]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if items == ["all"]:
-            return list(allowed)
+            return AllOf(allowed)
         for t in items:
             if t not in allowed:
                 raise argparse.ArgumentTypeError(f"'{t}' is not one of {', '.join(allowed)} (or all)")
@@ -89,8 +93,9 @@ def register(sub: Any) -> None:
     add_model_args(p)
     p.add_argument("--quant", type=_csv(rules.QUANTS), default=["float32", "int8"],
                    help="comma list of float32,float16,dynamic,int8,int16x8 or all (default float32,int8)")
-    p.add_argument("--variant", type=_csv(rules.VARIANTS), default=["sequence"],
-                   help="comma list of sequence,unrolled,stateful or all (default sequence)")
+    p.add_argument("--variant", type=_csv(rules.VARIANTS), default=None,
+                   help="comma list of sequence,unrolled,stateful or all (default sequence; models with Masking: "
+                        "stateful, and all means stateful)")
     p.add_argument("--format", type=_csv(rules.FORMATS), default=["tflite"], help="tflite,onnx or all (default tflite)")
     p.add_argument("--validation", help="validation data (.npy/.npz); default: the calibration data")
     p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     # The output folder is checked and locked before the model loads: conversion takes minutes.
     with Replacement(args.out, marker="manifest.json") as out:
         model, calib, val = resolve_inputs(args)
+        args.variant = rules.default_variants(model.desc, args.variant, isinstance(args.variant, AllOf))
         total = len(args.quant) * len(args.variant) * len(args.format)
         with Progress(total * 2, "convert", enabled=not args.json) as bar:
             manifest = convert(model, out.new, args.format, args.variant, args.quant, calib=calib, validation=val,

@@ -3,7 +3,7 @@
 TFLite Micro and LiteRT abort the whole process (C++ assertions) on models they
 cannot prepare (float16 DEQUANTIZE in TFLM, int16 UNPACK in LiteRT, ...). Running
 each validation here turns that into a clear result for one artifact.
-DIR holds model.bin and job.npz (kind, x, variant, output_is_sequence); the
+DIR holds model.bin and job.npz (kind, x, variant, output_is_sequence, mask_value: NaN for none); the
 child writes out.npy and io.json (input/output tensor info).
 """
 from __future__ import annotations
@@ -24,7 +24,9 @@ def main(d: str) -> int:
     engine = make_engine(kind, data)
     (path / "io.json").write_text(json.dumps({"inputs": [i.as_dict() for i in engine.inputs],
                                               "outputs": [o.as_dict() for o in engine.outputs]}))
-    out = run_artifact(kind, data, str(job["variant"]), job["x"], bool(job["output_is_sequence"]))
+    mask = float(job["mask_value"]) if "mask_value" in job.files else float("nan")
+    out = run_artifact(kind, data, str(job["variant"]), job["x"], bool(job["output_is_sequence"]),
+                       None if np.isnan(mask) else mask)
     np.save(path / "out.npy", out)
     return 0
 

@@ -15,6 +15,18 @@ ONNX_QUANTS = ("float32", "dynamic", "int8")
 LSTM_CELLS = ("int16", "int8")
 
 
+#: Graphs over the whole fixed-length window (they cannot skip masked steps)
+FIXED_LENGTH = ("sequence", "unrolled")
+
+
+def default_variants(desc: ModelDesc, requested: list[str] | None, all_requested: bool = False) -> list[str]:
+    """The variants to convert: ``requested`` as given; none given: sequence (stateful for masked models);
+    ``--variant all``: every variant the model supports (masked models: stateful only)."""
+    if desc.mask_value is not None and (requested is None or all_requested):
+        return ["stateful"]
+    return list(requested) if requested else ["sequence"]
+
+
 def uses_fused_lstm(desc: ModelDesc, fmt: str, variant: str) -> bool:
     """TFLite sequence/stateful of LSTM-only models use the fused UNIDIRECTIONAL_SEQUENCE_LSTM op (its gates
     are LOGISTIC and its cell TANH: other activations take the lowered graph)."""
@@ -27,6 +39,11 @@ def check(desc: ModelDesc, fmt: str, variant: str, quant: str) -> None:
     for value, allowed, what in ((fmt, FORMATS, "format"), (variant, VARIANTS, "variant"), (quant, QUANTS, "quant")):
         if value not in allowed:
             raise UnsupportedCombination(f"unknown --{what} {value}; choose from {', '.join(allowed)}")
+    if desc.mask_value is not None and variant in FIXED_LENGTH:
+        raise UnsupportedCombination(
+            f"--variant {variant} runs every timestep of a fixed-length window and cannot skip the steps Masking "
+            f"(mask_value={desc.mask_value:g}) masks; use --variant stateful (the caller skips masked steps) or the C "
+            "export (edgelstm export: hx_step/hx_run skip them)")
     if variant == "stateful" and not desc.streamable:
         raise UnsupportedCombination(f"{desc.stream_blocker} need the whole sequence and cannot stream one step at a time; use "
                                      "--variant sequence or unrolled")

@@ -140,8 +140,12 @@ def run_sequence(engine: Engine, x: np.ndarray) -> np.ndarray:
     return np.stack(ys)
 
 
-def run_stateful(engine: Engine, x: np.ndarray, output_is_sequence: bool) -> np.ndarray:
+def run_stateful(engine: Engine, x: np.ndarray, output_is_sequence: bool,
+                 mask_value: float | None = None) -> np.ndarray:
     """Stream each sample one timestep per invoke, carrying the state.
+
+    ``mask_value`` (Keras Masking): a step whose every feature equals it is not invoked; state and
+    output stay as they were (before any step: the reset output, 0.0).
 
     Step models list their state inputs and state outputs in the same order (both sorted by state
     name, see lower.tf_graph.state_order), so outputs feed back to inputs position by position.
@@ -156,12 +160,17 @@ def run_stateful(engine: Engine, x: np.ndarray, output_is_sequence: bool) -> np.
         engine.reset()
         states = [quantize(np.zeros(info.shape, np.float32), info) for info in engine.inputs[1:]]
         steps = []
+        last = np.zeros(int(np.prod(out_info.shape)), np.float32)
         for t in range(sample.shape[0]):
+            if mask_value is not None and np.all(sample[t].astype(np.float32) == np.float32(mask_value)):
+                steps.append(last)
+                continue
             x_t = sample[t][None] if len(inp.shape) == 2 else sample[t][None, None]
             res = engine.run([quantize(x_t, inp)] + states)
             if n_state:
                 states = [res[i] for i in state_out]  # same quantization in and out: fed back as is
-            steps.append(dequantize(res[k_out], out_info).reshape(-1))
+            last = dequantize(res[k_out], out_info).reshape(-1)
+            steps.append(last)
         ys.append(np.stack(steps) if output_is_sequence else steps[-1])
     return np.stack(ys)
 
@@ -172,15 +181,18 @@ def make_engine(kind: str, data: bytes) -> Engine:
     return factories[kind](data)
 
 
-def run_artifact(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_sequence: bool) -> np.ndarray:
+def run_artifact(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_sequence: bool,
+                 mask_value: float | None = None) -> np.ndarray:
     engine = make_engine(kind, data)
     if variant == "stateful":
-        return run_stateful(engine, x, output_is_sequence)
+        return run_stateful(engine, x, output_is_sequence, mask_value)
+    if mask_value is not None:
+        raise RuntimeError(f"the {variant} graph cannot skip masked steps; run the stateful variant")
     return run_sequence(engine, x)
 
 
 def run_isolated(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_sequence: bool,
-                 timeout_s: float = 600) -> tuple[np.ndarray, dict]:
+                 timeout_s: float = 600, mask_value: float | None = None) -> tuple[np.ndarray, dict]:
     """run_artifact in a child process: (outputs, {"inputs": [...], "outputs": [...]}).
 
     Raises RuntimeError with the interpreter's own message if it aborts or fails.
@@ -194,7 +206,8 @@ def run_isolated(kind: str, data: bytes, variant: str, x: np.ndarray, output_is_
     # The child dies with edgelstm (procs guard); the janitor removes the folder even after a SIGKILL.
     with procs.temp_dir(f"edgelstm-{kind}-") as d:
         (d / "model.bin").write_bytes(data)
-        np.savez(d / "job.npz", kind=kind, x=x, variant=variant, output_is_sequence=output_is_sequence)
+        np.savez(d / "job.npz", kind=kind, x=x, variant=variant, output_is_sequence=output_is_sequence,
+                 mask_value=np.nan if mask_value is None else mask_value)
         try:
             proc = procs.run(procs.guarded_command("edgelstm.convert.engine_child", [str(d)]),
                              env=dict(os.environ, TMPDIR=str(d)), capture_output=True, text=True,

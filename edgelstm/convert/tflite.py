@@ -99,7 +99,7 @@ def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | No
 def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 2000) -> Iterator[list[np.ndarray]]:
     """(x_t, *states) float inputs of the step model along real trajectories of the float model.
 
-    Every sequence is followed from a zero state; timesteps are strided so that
+    Every sequence is followed from a zero state (skipping masked steps); timesteps are strided so that
     at most max_samples inputs are produced and all sequences and times are seen.
     """
     be = ranges_mod.NumpyBackend()
@@ -107,9 +107,12 @@ def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 20
     step_tags = [tag for tag, _ in cells.state_tags(desc)]
     stride = max(1, (len(calib_x) * desc.seq_len) // max_samples)
     n = 0
-    for sample in calib_x:
+    skip = desc.step_mask(calib_x)  # Masking: masked steps are never run, so never calibrated
+    for sample, masked in zip(calib_x, skip):
         states = {tag: np.zeros((1, size)) for tag, size in cells.state_tags(desc)}
         for t in range(desc.seq_len):
+            if masked[t]:
+                continue
             x_t = sample[None, t, :].astype(np.float64)
             if n % stride == 0:
                 yield [x_t.astype(np.float32)] + [states[tag].astype(np.float32) for tag in order]

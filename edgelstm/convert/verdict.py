@@ -81,6 +81,9 @@ def alternative(artifacts: list[dict], bad: dict) -> str:
         best = ok[0]
         name = str(best["path"]).rsplit("/", 1)[-1]
         return f"use {name} ({best['verdict']['error_lsb']:.1f} LSB) instead"
+    masked = any(str(n).startswith("Masking:") for n in bad.get("notes", []))
+    if bad["quant"] in ("int8", "int16x8", "dynamic") and masked:  # Masking: only the stateful graph exists
+        return "try more representative --calib data, or --quant float16/float32"
     if bad["quant"] in ("int8", "int16x8", "dynamic"):
         return ("try --variant sequence (LSTM: the fused op keeps its cell in int16), more representative "
                 "--calib data, or --quant float16/float32")

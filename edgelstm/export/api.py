@@ -120,6 +120,12 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
     if variant not in VARIANTS:
         raise UnsupportedCombination(f"the C export supports --variant sequence or stateful, not {variant} "
                                      "(the C code always runs one timestep at a time)")
+    masked_note = ""
+    if desc.mask_value is not None and variant == "sequence":
+        # Masking: the sequence graph cannot skip masked steps; the C runs the step graph either way
+        variant = "stateful"
+        masked_note = ("Masking: exported as the stateful step graph (the fixed-length sequence graph cannot skip "
+                       "masked steps); <name>_run still takes the whole padded window")
     rules.check(desc, "tflite", variant, quant)
     tgt = load_target(target)
     streaming = desc.streamable
@@ -185,11 +191,16 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                     "dtype": x_info.dtype, "streaming": streaming,
                     "input_scale": x_info.q_scale, "input_zero_point": x_info.q_zero_point,
                     "output_scale": y_info.q_scale, "output_zero_point": y_info.q_zero_point,
-                    "functions": [f"{name}_reset", *([f"{name}_step"] if streaming else []), f"{name}_run"]},
+                    "functions": [f"{name}_reset", *([f"{name}_masked"] if desc.mask_value is not None else []),
+                                  *([f"{name}_step"] if streaming else []), f"{name}_run"],
+                    **_mask_api(desc, x_info)},
             "memory": {"state_struct_bytes": gen.state_bytes, "scratch_bytes": gen.scratch_bytes,
                        "arena_bytes": gen.arena_bytes,
                        "kernel_scratch_bytes": gen.scratch_bytes - -(-gen.arena_bytes // 8) * 8},
             "macs": _macs(desc, quant, streaming),
+            **({"notes": [n for n in (masked_note, "Masking: macs.per_run counts every step (an upper bound: "
+                                      "masked steps are skipped)", _mask_range_note(desc, x_info)) if n]}
+               if desc.mask_value is not None else {}),
             "ops": _count(gen.ops), "files": files,
             "backend": (backend := kernel_table.backend_of(tgt.toolchain)),
             "kernels": kernel_table.summary(gen.kernels, backend),
@@ -226,6 +237,30 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
         output.close()
     info["out_dir"] = str(out_dir)
     return info
+
+
+def _mask_api(desc: Any, x_info: Any) -> dict:
+    """api.mask of a model with Masking: the mask value, and as the C input holds it (int8: quantized; every
+    input within half an input LSB of the mask value quantizes to it, so counts as masked)."""
+    if desc.mask_value is None:
+        return {}
+    from .cgen import mask_input_value
+
+    return {"mask": {"value": desc.mask_value,
+                     "input_value": mask_input_value(desc.mask_value, x_info.dtype, x_info.q_scale, x_info.q_zero_point),
+                     "all_masked_output": "the reset output: 0.0 (int8: the output zero point)"}}
+
+
+def _mask_range_note(desc: Any, x_info: Any) -> str:
+    """int8: a mask value outside the input's range saturates, and so does every input beyond it."""
+    if x_info.dtype != "int8":
+        return ""
+    lo, hi = (-128 - x_info.q_zero_point) * x_info.q_scale, (127 - x_info.q_zero_point) * x_info.q_scale
+    if lo <= desc.mask_value <= hi:
+        return ""
+    return (f"Masking: mask_value {desc.mask_value:g} is outside the int8 input range [{lo:.4g}, {hi:.4g}]: it "
+            "quantizes to the saturated end, so a step whose every feature saturates there also counts as masked; "
+            "calibrate with data that includes the padding")
 
 
 def _check_verdict(art: dict, force: bool, strict: bool) -> None:

@@ -11,6 +11,12 @@ Two graph shapes are handled:
             (or state kept inside fused LSTM ops). <name>_step runs it once; <name>_run
             resets and steps HX_SEQ_LEN times.
   sequence  a whole-sequence graph (Bidirectional models): <name>_run only.
+
+Models with Keras Masking (ModelDesc.mask_value; step graphs only) get <name>_masked(x_t):
+<name>_step returns at once on a masked input (state untouched, y = the last output, kept in the
+state struct), <name>_run skips masked steps. int8: masked = every feature equals the quantized
+mask value (an input within half an input LSB of the mask value in every feature counts as
+masked); float32: exact equality. No step at all: the reset output, 0.0 (int8: the zero point).
 """
 from __future__ import annotations
 
@@ -30,6 +36,13 @@ from .names import weight_names
 from .ops import StateField
 
 ALIGN = 8
+
+
+def mask_input_value(mask_value: float, dtype: str, scale: float, zero_point: int) -> float | int:
+    """The mask value as the model input holds it: int8 quantized with the input scale (saturating)."""
+    if dtype == "int8":
+        return int(np.clip(np.round(np.float32(mask_value) / np.float32(scale)) + zero_point, -128, 127))
+    return float(np.float32(mask_value))
 
 
 @dataclass
@@ -65,6 +78,10 @@ class Generator:
         self.kernels: set[str] = set()  # runtime kernels the generated code calls (export/kernels.py)
         self.scratch_needs: list[int] = []
         self.dtype = graph.t(graph.inputs[0]).dtype
+        self.masked = desc.mask_value is not None
+        if self.masked and mode != "step":
+            raise UnsupportedCombination("a model with Masking needs the step graph (the sequence graph cannot skip "
+                                         "masked steps); export it with --variant stateful")
         if self.dtype not in ("int8", "float32"):
             raise UnsupportedCombination(f"the C export handles int8 and float32 models, not {self.dtype} inputs")
         self.ctype = CTYPES[self.dtype]
@@ -193,6 +210,12 @@ class Generator:
             if op.kind in fusion.FUSED_KINDS:
                 self._op_names[op.index] = self._unique(op.options.c_name)
         self._plan()
+        if self.masked:
+            y = g.t(g.outputs[0])
+            self.states.append(StateField("last_y", CTYPES[y.dtype], y.size,
+                                          "Masking: the last output, returned for masked steps (reset: 0.0)"))
+            if y.q_zero_point:
+                self._state_init["last_y"] = y.q_zero_point
         head = self._head_ops()
         defs, body, tail, kinds = [], [], [], []
         for op in g.ops:
@@ -264,6 +287,11 @@ class Generator:
         if self.dtype == "int8":
             lines += [f"#define {P}_INPUT_SCALE {x.q_scale!r}f", f"#define {P}_INPUT_ZERO_POINT {x.q_zero_point}",
                       f"#define {P}_OUTPUT_SCALE {y.q_scale!r}f", f"#define {P}_OUTPUT_ZERO_POINT {y.q_zero_point}"]
+        if self.masked:
+            mq = mask_input_value(d.mask_value, self.dtype, x.q_scale, x.q_zero_point)  # type: ignore[arg-type]
+            lines += [f"#define {P}_MASK_VALUE {float(np.float32(d.mask_value))!r}f   /* Keras Masking(mask_value) */",
+                      f"#define {P}_MASK_INPUT {mq if self.dtype == 'int8' else repr(mq) + 'f'}   /* a step whose every "
+                      f"feature equals this is skipped{' (quantized: within half an input LSB of the mask value)' if self.dtype == 'int8' else ''} */"]
         lines += ["",
                   "/* Scratch: memory the model uses only during a call (kernel work memory, then the activations",
                   f" * arena), owned by the caller, {P}_SCRATCH_ALIGN-byte aligned, not kept between calls.",
@@ -280,10 +308,17 @@ class Generator:
             lines.append("    uint8_t unused;   /* the model keeps no state */")
         lines += [f"}} {p}_state_t;", "",
                   "/* Zero state (real 0.0 in every state tensor). */", f"void {p}_reset({p}_state_t *s);"]
+        if self.masked:
+            lines += [f"/* 1 if x_t is masked (every feature == {P}_MASK_INPUT): {p}_step/{p}_run skip it. */",
+                      f"int {p}_masked(const {ct} *x_t);"]
         if step:
             lines += [f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence ended "
                       "here;\n   state carried in s. */",
                       f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y);"]
+            if self.masked:
+                lines[-2] = (f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence "
+                             f"ended here;\n   state carried in s. A masked x_t returns at once: state unchanged, y = "
+                             "the last output\n   (after reset: 0.0). */")
         lines += [f"/* A whole sequence from reset: x_seq[{P}_SEQ_LEN * {P}_INPUT_SIZE] in, "
                   f"y[{P}_OUTPUT_STEPS * {P}_OUTPUT_SIZE] out. */",
                   f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y);", "",
@@ -317,7 +352,9 @@ class Generator:
             step_calls, run_end = [f"    {p}_graph(s, scratch, x_t, y);"], []
             run_loop = [f"        {p}_graph(s, scratch, x_seq + t * {P}_INPUT_SIZE, "
                         f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));"]
-        if step:
+        if self.masked:
+            src += self._masked_functions(bool(tail), step_calls)
+        elif step:
             src += [f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y)", "{", *step_calls,
                     "}", "",
                     f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{",
@@ -330,6 +367,32 @@ class Generator:
         fields = [(f.ctype, f.count) for f in self.states] or [("uint8_t", 1)]
         return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), self.scratch_bytes, kinds,
                          self._weights, set(self.kernels), list(self.calls))
+
+    def _masked_functions(self, has_head: bool, step_calls: list[str]) -> list[str]:
+        """<p>_masked, <p>_step and <p>_run of a model with Masking: masked steps are skipped."""
+        p, P, ct = self.prefix, self.prefix.upper(), self.ctype
+        keep = "    memcpy(s->last_y, y, sizeof(s->last_y));"
+        src = [f"int {p}_masked(const {ct} *x_t)", "{", f"    for (int32_t k = 0; k < {P}_INPUT_SIZE; ++k) {{",
+               f"        if (x_t[k] != {P}_MASK_INPUT) {{", "            return 0;", "        }", "    }",
+               "    return 1;", "}", "",
+               f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y)", "{",
+               f"    if ({p}_masked(x_t)) {{",
+               "        memcpy(y, s->last_y, sizeof(s->last_y));   /* skipped: state and output unchanged */",
+               "        return;", "    }", *step_calls, keep, "}", "",
+               f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{"]
+        if has_head:  # the recurrent body on every unmasked step, the head once
+            src += ["    int32_t stepped = 0;", f"    {p}_reset(s);", f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
+                    f"        const {ct} *x_t = x_seq + t * {P}_INPUT_SIZE;", f"        if (!{p}_masked(x_t)) {{",
+                    f"            {p}_graph(s, scratch, x_t);", "            stepped = 1;", "        }", "    }",
+                    "    if (stepped) {", f"        {p}_head(s, scratch, y);", "    " + keep, "    } else {",
+                    "        memcpy(y, s->last_y, sizeof(s->last_y));   /* every step masked: the reset output */",
+                    "    }", "}", ""]
+        else:
+            src += [f"    {p}_reset(s);", "    memcpy(y, s->last_y, sizeof(s->last_y));",
+                    f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
+                    f"        const {ct} *x_t = x_seq + t * {P}_INPUT_SIZE;", f"        if (!{p}_masked(x_t)) {{",
+                    f"            {p}_graph(s, scratch, x_t, y);", "        }", "    }", keep, "}", ""]
+        return src
 
     def _function(self, signature: str, comment: list[str], lines: list[str]) -> list[str]:
         prologue = []

@@ -33,7 +33,8 @@ def quantize_input(info: dict, x: np.ndarray) -> np.ndarray:
 def expected_run(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
     """What TFLite Micro computes for <p>_run on xs with the exported .tflite: (n, steps, out)."""
     stateful = info["variant"] == "stateful"
-    want = reference((export_dir / info["files"]["tflite"]).read_bytes(), xs, MODE_RUN, streaming_graph=stateful)
+    want = reference((export_dir / info["files"]["tflite"]).read_bytes(), xs, MODE_RUN, streaming_graph=stateful,
+                     mask=mask_input(info))
     if stateful and not info["api"]["output_is_sequence"]:
         want = want[:, -1:]  # the stateful graph yields one output per step; the run keeps the last
     return want
@@ -41,11 +42,19 @@ def expected_run(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
 
 def expected_step(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
     """What TFLite Micro computes for <p>_step, step by step from reset: (n, T, out)."""
-    return reference((export_dir / info["files"]["step_tflite"]).read_bytes(), xs, MODE_STEP, streaming_graph=True)
+    return reference((export_dir / info["files"]["step_tflite"]).read_bytes(), xs, MODE_STEP, streaming_graph=True,
+                     mask=mask_input(info))
+
+
+def mask_input(info: dict) -> float | None:
+    """The mask value as the export's input holds it (api.mask.input_value; None without Masking)."""
+    m = info["api"].get("mask")
+    return None if not m else m["input_value"]
 
 
 def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8, seed: int = 0) -> np.ndarray:
-    """Validation data (quantized with the input scale), random inputs, and the two extremes."""
+    """Validation data (quantized with the input scale), random inputs, (Masking) padded and all-masked
+    inputs, and the two extremes."""
     lay = layout(info)
     rng = np.random.default_rng(seed)
     shape = (lay.seq_len, lay.input_size)
@@ -60,12 +69,32 @@ def make_vectors(info: dict, validation_x: np.ndarray | None, n_random: int = 8,
             parts.append(validation_x.astype(np.float32))
         parts.append(rng.normal(scale=2.0, size=(n_random, *shape)).astype(np.float32))
         parts.append(np.stack([np.full(shape, -4.0, np.float32), np.full(shape, 4.0, np.float32)]))
+    mask = mask_input(info)
+    if mask is not None:  # Masking: padded copies of random vectors (pre, post, a gap) and one all masked
+        parts.insert(-1, _padded(np.resize(parts[-2], (PADDED_VECTORS - 1, *shape)), mask))
     return np.concatenate(parts)
 
 
-def reference(tflite: bytes, xs: np.ndarray, mode: int, streaming_graph: bool) -> np.ndarray:
+#: Masking: the padded vectors make_vectors adds (pre, post, a gap, all masked), just before the extremes
+PADDED_VECTORS = 4
+
+
+def _padded(xs: np.ndarray, mask: float) -> np.ndarray:
+    out = [x.copy() for x in xs]
+    t = out[0].shape[0]
+    out[0][: t // 2] = mask
+    out[1][t // 2 + 1:] = mask
+    out[2][t // 3: max(t // 3 + 1, 2 * t // 3)] = mask
+    out.append(np.full_like(xs[0], mask))
+    return np.stack(out)
+
+
+def reference(tflite: bytes, xs: np.ndarray, mode: int, streaming_graph: bool,
+              mask: float | None = None) -> np.ndarray:
     """Raw outputs of TFLite Micro: (n, steps, out). mode RUN on a sequence graph: one invoke per
-    sequence; STEP on a step graph: one invoke per timestep, state fed back / kept by the op."""
+    sequence; STEP on a step graph: one invoke per timestep, state fed back / kept by the op.
+    ``mask`` (Masking, in the input's own type): a step whose every feature equals it is not invoked;
+    its output is the last one (before any step: the reset output, 0.0 = the output zero point)."""
     from ..convert.runners import TFLMEngine
 
     eng = TFLMEngine(tflite)
@@ -78,10 +107,16 @@ def reference(tflite: bytes, xs: np.ndarray, mode: int, streaming_graph: bool) -
             continue
         states = [np.full(i.shape, i.zero_point, i.dtype) for i in eng.inputs[1:]]
         steps = []
+        out = eng.outputs[0]
+        last = np.full(int(np.prod(out.shape)), out.zero_point, out.dtype)
         for t in range(x.shape[0]):
+            if mask is not None and np.all(x[t] == mask):
+                steps.append(last)
+                continue
             res = eng.run([x[t].reshape(inp.shape)] + states)
             states = [np.asarray(r) for r in res[1:]]
-            steps.append(np.asarray(res[0]).reshape(-1))
+            last = np.asarray(res[0]).reshape(-1)
+            steps.append(last)
         ys.append(np.stack(steps))
     return np.stack(ys)
 

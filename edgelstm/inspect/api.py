@@ -52,6 +52,18 @@ def inspect(path: str | Path, model: Any, x: np.ndarray, variant: str | None = N
     desc = model.desc
     data = path.read_bytes()
     fmt, variant = info["format"], info["variant"]
+    masked_note = ""
+    if desc.mask_value is not None:
+        # The traces follow every step of every sample; the deployed model skips masked steps. Samples
+        # without a masked step are where both agree.
+        full = ~desc.step_mask(x).any(axis=1)
+        if not full.any():
+            raise UnsupportedCombination(
+                f"every sample has masked steps (all features = {desc.mask_value:g}) and inspect traces every step "
+                "(it cannot skip them); pass --data with some unpadded sequences")
+        masked_note = (f"Masking: {int(full.sum())} of {len(x)} samples have no masked step and were inspected "
+                       "(the traces follow every step)")
+        x = x[full]
     fused = rules.uses_fused_lstm(desc, fmt, variant)
     try:
         if fmt == "tflite":
@@ -71,7 +83,7 @@ def inspect(path: str | Path, model: Any, x: np.ndarray, variant: str | None = N
     if "input" in qz.params and "input" not in qz.trace:  # what the artifact is fed: x quantized
         qz.trace["input"] = qz.params["input"].fake(ft["input"])
     engine = "onnxruntime" if fmt == "onnx" else "litert"
-    got = runners.run_artifact(engine, data, variant, x, desc.output_is_sequence)
+    got = runners.run_artifact(engine, data, variant, x, desc.output_is_sequence, desc.mask_value)
     want = model.predict(x)
     out_p = _output_param(fmt, data)
     out_info = out_p.scale if out_p else None
@@ -88,6 +100,8 @@ def inspect(path: str | Path, model: Any, x: np.ndarray, variant: str | None = N
     report = analysis.analyse(desc, x, ft, qz, output)
     report.update(artifact=str(path), format=fmt, variant=variant, quant=info["quant"] or _quant_of(qz),
                   model=desc.name, samples=int(len(x)), seq_len=desc.seq_len)
+    if masked_note:
+        report.setdefault("notes", []).append(masked_note)
     return report
 
 

@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--samples {args.samples}: pass at least 1")
     info = describe_artifact(Path(args.artifact), args.variant)
     model, data = _model_and_data(args, info["entry"])
-    report = inspect(args.artifact, model, data.x[: args.samples], args.variant)
+    x = data.x
+    if model.desc.mask_value is not None:  # Masking: inspect traces samples without masked steps (api.inspect)
+        full = ~model.desc.step_mask(x).any(axis=1)
+        x = x[full] if full.any() else x
+    report = inspect(args.artifact, model, x[: args.samples], args.variant)
     if args.out:
         files = write(report, Path(args.out))
     if args.json:

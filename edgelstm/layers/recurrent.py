@@ -124,7 +124,7 @@ def float_run(layer: RecurrentLayer, xs: np.ndarray) -> np.ndarray:
     for t in order:
         state = float_step(layer, xs[t], state)
         out.append(state[0])
-    return np.stack(out)
+    return np.stack(out) if out else np.zeros((0, layer.units))
 
 
 # ---- lowered math -------------------------------------------------------------------------
@@ -318,7 +318,9 @@ class RecurrentKind:
 
     def forward(self, layer: RecurrentLayer, seq: np.ndarray, is_seq: bool) -> tuple[np.ndarray, bool]:
         hs = float_run(layer, seq)
-        return (hs, True) if layer.return_sequences else (hs[-1], False)
+        if layer.return_sequences:
+            return hs, True
+        return (hs[-1] if len(hs) else np.zeros(layer.units)), False  # no step (all masked): the zero state
 
     def lower(self, be: Any, layer: RecurrentLayer, tag: str, seq: list, is_seq: bool, zeros: Any) -> tuple[list, bool]:
         outs = lowered_run(be, layer, tag, seq, zeros)

@@ -44,5 +44,9 @@ def profile(desc: ModelDesc, targets: list[str] | str, quant: str = "int8", seq_
     results = {t.name: estimate(counts, t, calibrated, facts) for t in loaded}
     warnings = [w for r in results.values() for w in r["warnings"]]
     notes = [n for r in results.values() for n in r["notes"]]
+    if desc.mask_value is not None:
+        notes.append(f"Masking (mask_value={desc.mask_value:g}): masked steps are skipped at run time, so MACs, "
+                     f"time and energy here count all {desc.seq_len} steps - an upper bound; a sequence with k "
+                     "unmasked steps costs about k/T of the recurrent part")
     return {**counts, "source": desc.source, "targets": results, "warnings": warnings, "notes": notes,
             "target_files": {t.name: str(t.path) for t in loaded}, "export": export}

@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         print(to_json(report))
     else:
         print(summary_text(report))
+        for n in report["notes"]:
+            if n.startswith("Masking"):
+                print(f"note: {n}")
         if files:
             print(f"\nreport: {files['html']}  ({files['md'].name}, {files['json'].name}, plots *.png)")
     for w in report["warnings"]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import procs
 from ..errors import DataError, TargetError
-from ..export.check import MODE_RUN, compare, expected_run, layout, make_vectors
+from ..export.check import MODE_RUN, PADDED_VECTORS, compare, expected_run, layout, make_vectors, mask_input
 from ..export.harness import decode, encode, harness_for
 from . import qemu
 
@@ -103,10 +103,12 @@ def vectors(d: Path, info: dict, n: int, seed: int = 0) -> np.ndarray:
     if info["files"].get("validation_inputs"):
         parts.append(_load_validation_inputs(d, info))
     extra = make_vectors(info, None, n_random=max(n, 2), seed=seed)
-    randoms, extremes = extra[:-2], extra[-2:]
+    # the extremes and (Masking) the padded and all-masked vectors are always kept
+    n_special = 2 + (PADDED_VECTORS if mask_input(info) is not None else 0)
+    randoms, specials = extra[:-n_special], extra[-n_special:]
     parts.append(randoms)
-    xs = np.concatenate(parts)[:max(n - 2, 0)]
-    return np.concatenate([xs, extremes])[:max(n, 1)]
+    xs = np.concatenate(parts)[:max(n - n_special, 0)]
+    return np.concatenate([xs, specials])[:max(n, 1)]
 
 
 def firmware_sources(d: Path, info: dict, work: Path) -> list[Path]:
@@ -135,7 +137,11 @@ def run_on_target(export_dir: str | Path, target: str, n_vectors: int = 50, time
     cmp = compare(got, expected_run(d, info, xs), "run")
     say("compared with TFLite Micro")
     instr = np.array([qemu.ticks_to_instructions(int(t), board) for t in ticks])
-    per_inf = float(np.median(instr))
+    mask = mask_input(info)
+    full = np.ones(len(xs), bool) if mask is None else ~np.any(np.all(xs == mask, axis=-1), axis=-1)
+    # Masking: masked steps are skipped, so the speed (and instructions per MAC) is taken over the vectors
+    # without a masked step (the MACs count every step)
+    per_inf = float(np.median(instr[full] if full.any() else instr))
     macs = int(info["macs"]["per_run"])
     state = int(info["memory"]["state_struct_bytes"])
     scratch = int(info["memory"].get("scratch_bytes", 0))
