@@ -43,7 +43,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 test: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist load --durations=30
 
 # CMSIS-NN (a peer measured side by side, Apache-2.0) is compiled from CMSIS_NN_DIR, never copied; a missing
 # folder skips those columns with a note. ONLY=cmsis_nn,kernels runs some benchmarks and keeps the others' results.

@@ -18,6 +18,7 @@ import pytest
 from conftest import run_cli
 from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
 
+
 T, F = 20, 3  # window and features of every model here
 
 

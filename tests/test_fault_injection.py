@@ -24,6 +24,7 @@ import pytest
 
 from conftest import run_cli
 
+
 EXE = Path(sys.executable).with_name("edgelstm")
 SPEC = "lstm:4@10/3"
 OUTPUT_ERROR = 8  # edgelstm.errors.OutputError: -o cannot be written, is locked, or is not ours to replace
@@ -118,7 +119,7 @@ def test_validation_data_gets_the_same_checks(data_files, out, command, name, ph
     ("lstm:4@10/x", "F (features) 'x' is not a whole number"),
     ("lstm:four", "lstm units 'four' is not a whole number"),
     ("foo:3", "unknown layer 'foo'"),
-    ("dense:4", "no lstm or gru layer"),
+    ("dense:4", "no recurrent (lstm, gru, rnn) layer"),
 ])
 def test_malformed_spec_explains_the_syntax(out, spec, phrase):
     proc = run_cli("convert", spec, "--synthetic-calib", "-o", str(out), check=False)

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, shared_folder
 
 from edgelstm.export import fusion, gru_s8
 from edgelstm.export.graph import read_graph
 from edgelstm.export.toolchain import RUNTIME
+
 
 EXPORTS = {  # name: (spec, variant, GRU layer indices, Dense layer count)
     "gru": ("gru:8,dense:3@12/4", "stateful", [0], 1),
@@ -38,22 +39,24 @@ PER_OP = ("add_s8(", "sub_s8(", "mul_s8(", "lut_s8(")
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> dict[str, Path]:
-    """The models exported by the installed CLI, two at a time."""
-    root = tmp_path_factory.mktemp("gru_s8")
-    exe = str(Path(sys.executable).with_name("edgelstm"))
-    names, running, done = list(EXPORTS), [], {}
-    while names or running:
-        while names and len(running) < 2:
-            name = names.pop(0)
-            spec, variant, _, _ = EXPORTS[name]
-            cmd = [exe, "export", spec, "--synthetic-calib", "--quant", "int8", "--variant", variant,
-                   "--target", "cortex-m4", "-o", str(root / name)]
-            running.append((name, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-        name, proc = running.pop(0)
-        _, err = proc.communicate(timeout=900)
-        assert proc.returncode == 0, f"export of {name} failed:\n{err[-3000:]}"
-        done[name] = root / name
-    return done
+    """The models exported by the installed CLI, two at a time (once per run, see shared_folder)."""
+    def build(root: Path) -> None:
+        exe = str(Path(sys.executable).with_name("edgelstm"))
+        names, running = list(EXPORTS), []
+        while names or running:
+            while names and len(running) < 2:
+                name = names.pop(0)
+                spec, variant, _, _ = EXPORTS[name]
+                cmd = [exe, "export", spec, "--synthetic-calib", "--quant", "int8", "--variant", variant,
+                       "--target", "cortex-m4", "-o", str(root / name)]
+                running.append((name, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                       text=True)))
+            name, proc = running.pop(0)
+            _, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, f"export of {name} failed:\n{err[-3000:]}"
+
+    root = shared_folder(tmp_path_factory, "gru_s8", build)
+    return {name: root / name for name in EXPORTS}
 
 
 def _info(d: Path) -> dict:
@@ -279,6 +282,7 @@ def test_fallback_export_is_still_bit_exact(exports, tmp_path, monkeypatch):
         seq_len = info["api"]["seq_len"]
         input_size = info["api"]["input_size"]
         output_is_sequence = info["api"]["output_is_sequence"]
+        mask_value = None
         layers = ()
 
     gen = Generator(graph, Desc(), "hx", "step").generate("/* fallback */\n")

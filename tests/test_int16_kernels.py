@@ -22,6 +22,7 @@ from edgelstm.export.graph import read_graph
 from edgelstm.export.ops import emit
 from edgelstm.export.toolchain import RUNTIME, WARNINGS
 
+
 _NP = {"int8": np.int8, "int16": np.int16}
 _CT = {"int8": "int8_t", "int16": "int16_t"}
 _ACT_RELU = 1

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_folder
 
 from edgelstm.export.check import expected_run, expected_step, make_vectors
 from edgelstm.export.toolchain import BOARDS
@@ -40,17 +41,22 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     EDGELSTM_TEST_EXPORTS=<folder> keeps them there and reuses them (while working on these tests)."""
     import os
 
+    def build(root: Path) -> None:
+        (root / "a").mkdir(parents=True, exist_ok=True)
+        (root / "b" / "deeper").mkdir(parents=True, exist_ok=True)
+        jobs = [(root / "a", ("export", "--demo", "lstm", "--name", "kws", "-o", "kws")),
+                (root, ("export", "--demo", "lstm", "--name", "kws", "--out", "b/deeper/kws")),
+                (root, ("export", "--demo", "gru", "--name", "act", "-o", str(root / "act")))]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda j: _cli(j[0], *j[1]), jobs))
+
     keep = os.environ.get("EDGELSTM_TEST_EXPORTS")
-    root = Path(keep) if keep else tmp_path_factory.mktemp("exports")
-    if keep and (root / "act" / "export.json").is_file():
-        return {"kws": root / "a" / "kws", "kws_again": root / "b" / "deeper" / "kws", "act": root / "act"}
-    (root / "a").mkdir(parents=True, exist_ok=True)
-    (root / "b" / "deeper").mkdir(parents=True, exist_ok=True)
-    jobs = [(root / "a", ("export", "--demo", "lstm", "--name", "kws", "-o", "kws")),
-            (root, ("export", "--demo", "lstm", "--name", "kws", "--out", "b/deeper/kws")),
-            (root, ("export", "--demo", "gru", "--name", "act", "-o", str(root / "act")))]
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda j: _cli(j[0], *j[1]), jobs))
+    if keep:
+        root = Path(keep)
+        if not (root / "act" / "export.json").is_file():
+            build(root)
+    else:
+        root = shared_folder(tmp_path_factory, "integration_exports", build)  # once per run
     return {"kws": root / "a" / "kws", "kws_again": root / "b" / "deeper" / "kws", "act": root / "act"}
 
 

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_folder
 
 from edgelstm.export.lstm_s8 import LstmS8, lstm_s8_from_tflite
 from edgelstm.export.toolchain import BOARDS, RUNTIME
+
 
 KERNEL_SRCS = ["lstm_step_s8.c", "sigmoid_s16.c"]
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
@@ -49,19 +51,21 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> dict[str, Path]:
-    """The example models, converted by the installed CLI (all at once)."""
-    root = tmp_path_factory.mktemp("lstm_s8")
-    exe = str(Path(sys.executable).with_name("edgelstm"))
-    procs = {}
-    for name, (args, _) in MODELS.items():
-        procs[name] = subprocess.Popen([exe, "convert", *args, "-o", str(root / name)],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = {}
-    for name, p in procs.items():
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, f"edgelstm convert {name} failed:\n{err[-3000:]}"
-        out[name] = root / name / MODELS[name][1]
-        assert out[name].exists(), sorted(p.name for p in (root / name).iterdir())
+    """The example models, converted by the installed CLI (all at once; once per run, see shared_folder)."""
+    def build(root: Path) -> None:
+        exe = str(Path(sys.executable).with_name("edgelstm"))
+        procs = {}
+        for name, (args, _) in MODELS.items():
+            procs[name] = subprocess.Popen([exe, "convert", *args, "-o", str(root / name)],
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, p in procs.items():
+            _, err = p.communicate(timeout=600)
+            assert p.returncode == 0, f"edgelstm convert {name} failed:\n{err[-3000:]}"
+
+    root = shared_folder(tmp_path_factory, "lstm_s8", build)
+    out = {name: root / name / MODELS[name][1] for name in MODELS}
+    for name, path in out.items():
+        assert path.exists(), sorted(p.name for p in (root / name).iterdir())
     return out
 
 

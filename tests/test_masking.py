@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import run_cli
 
+
 SEQ, FEAT = 12, 4
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from edgelstm.profile import targets as tg
 
+
 # Runs the real cli.main; registers the profile command if cli.py does not list it (yet).
 _SCRIPT = ("import sys\nfrom edgelstm import cli\n"
            "if 'edgelstm.profile.command' not in cli.COMMAND_MODULES:\n"

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, shared_folder
 from edgelstm.export.graph import read_graph
 from edgelstm.lower import tags
+
 
 REG = Path(__file__).parent / "data" / "regressions" / "lstm_int8_unrolled_collapse"
 
@@ -26,19 +27,21 @@ def reg_files(tmp_path_factory) -> dict[str, Path]:
     """The regression model, its calibration set and the BasicMotions test split (same normalisation)."""
     from edgelstm.demo import normalised_basicmotions
 
-    d = tmp_path_factory.mktemp("regression")
     _, test, norm = normalised_basicmotions()
     assert norm["mean"] == json.loads((REG / "demo_lstm.norm.json").read_text())["mean"]
-    np.savez(d / "val.npz", x=test.x, y=test.y)
-    return {"model": REG / "demo_lstm.keras", "calib": REG / "calib.npy", "val": d / "val.npz", "dir": d}
+    d = shared_folder(tmp_path_factory, "regression", lambda d: np.savez(d / "val.npz", x=test.x, y=test.y))
+    return {"model": REG / "demo_lstm.keras", "calib": REG / "calib.npy", "val": d / "val.npz", "dir": d,
+            "factory": tmp_path_factory}
 
 
 @pytest.fixture(scope="session")
 def reg_manifest(reg_files) -> dict:
-    out = reg_files["dir"] / "out"
-    run_cli("convert", str(reg_files["model"]), "--calib", str(reg_files["calib"]), "--validation",
-            str(reg_files["val"]), "--quant", "int8", "--variant", "sequence,unrolled,stateful", "--format",
-            "tflite,onnx", "-o", str(out))
+    def build(d: Path) -> None:
+        run_cli("convert", str(reg_files["model"]), "--calib", str(reg_files["calib"]), "--validation",
+                str(reg_files["val"]), "--quant", "int8", "--variant", "sequence,unrolled,stateful", "--format",
+                "tflite,onnx", "-o", str(d / "out"))
+
+    out = shared_folder(reg_files["factory"], "regression_out", build) / "out"
     man = json.loads((out / "manifest.json").read_text())
     man["dir"] = out
     return man
@@ -59,6 +62,9 @@ def test_unrolled_int8_lstm_is_within_a_few_lsb_of_sequence(reg_manifest):
 
 
 def test_every_int8_artifact_of_the_regression_model_is_ok(reg_manifest):
+    for fmt in ("tflite", "onnx"):  # the unrolled graphs spell out every timestep: no loop op left
+        unrolled = _art(reg_manifest, fmt, "unrolled")
+        assert not {"WHILE", "Loop", "LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM"} & set(unrolled["ops"]), unrolled["ops"]
     for a in reg_manifest["artifacts"]:
         assert a["verdict"]["status"] == "ok", (a["path"], a["verdict"])
         for engine, m in a["metrics"].items():
@@ -87,7 +93,7 @@ def test_lowered_lstm_cell_is_int16(reg_manifest):
 @pytest.fixture(scope="session")
 def all_int8_cell(reg_files) -> Path:
     """The unrolled int8 model with the cell in int8 too (--lstm-cell int8): the artifact that collapsed."""
-    out = reg_files["dir"] / "int8cell"
+    out = reg_files["factory"].mktemp("int8cell")
     proc = run_cli("convert", str(reg_files["model"]), "--calib", str(reg_files["calib"]), "--validation",
                    str(reg_files["val"]), "--quant", "int8", "--variant", "unrolled", "--lstm-cell", "int8",
                    "-o", str(out), "--strict", check=False)

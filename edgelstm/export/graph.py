@@ -113,10 +113,11 @@ def read_graph(data: bytes) -> Graph:
     return Graph(tensors, ops, [int(i) for i in sg.inputs], [int(i) for i in sg.outputs], model, data)
 
 
-def one_op_model(g: Graph, op: Op, size: int | None = None) -> bytes:
-    """A model holding only ``op`` (its inputs become the model's inputs). With ``size``, the
-    op's activation input and output are reshaped to (1, size): used to run an elementwise
-    op of the model on a whole table of inputs in TFLite Micro.
+def one_op_model(g: Graph, op: Op, feeds: list[int] | None = None, size: int | None = None) -> bytes:
+    """A model holding only ``op``; its inputs are ``feeds`` (constants among them turned into
+    inputs), by default the op's non-constant inputs. With ``size``, the op's activation input and
+    output are reshaped to (1, size): used to run an elementwise op of the model on a whole table
+    of inputs in TFLite Micro.
 
     Built from the op's own tensors and buffers (not a copy of the whole model: on the large
     unrolled graphs a deep copy per op cost more than a second each)."""
@@ -128,12 +129,12 @@ def one_op_model(g: Graph, op: Op, size: int | None = None) -> bytes:
     model, sg = g.model, g.model.subgraphs[0]
     used = list(dict.fromkeys(i for i in list(op.inputs) + list(op.outputs) + list(op.intermediates) if i >= 0))
     remap = {old: new for new, old in enumerate(used)}
-    acts = [i for i in op.inputs if i >= 0 and not g.t(i).is_const]
+    acts = [i for i in op.inputs if i >= 0 and not g.t(i).is_const] if feeds is None else list(feeds)
     buffers = [schema.BufferT()]
     tensors = []
     for old in used:
         t = copy.copy(sg.tensors[old])
-        if g.t(old).is_const:
+        if g.t(old).is_const and old not in acts:
             buf = schema.BufferT()
             buf.data = model.buffers[t.buffer].data
             buffers.append(buf)

@@ -6,14 +6,13 @@ A constant data input (the zero padding a 'same' Conv1D concatenates in the lowe
 fed indices like the others, then copied from a const array holding its values."""
 from __future__ import annotations
 
-import copy
 import hashlib
 
 import numpy as np
 
 from ...errors import UnsupportedCombination
 from ..cformat import c_array, c_identifier
-from ..graph import Graph, Op
+from ..graph import Graph, Op, one_op_model
 from . import Context, Emitted, handler
 
 MOVE_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "STRIDED_SLICE", "SLICE", "UNPACK", "PACK",
@@ -27,43 +26,6 @@ def data_inputs(g: Graph, op: Op) -> list[int]:
     if op.kind in _ALL_DATA:
         return [i for i in op.inputs if i >= 0]
     return [op.inputs[0]]
-
-
-def one_op_model(g: Graph, op: Op, feeds: list[int]) -> bytes:
-    """A .tflite holding only ``op`` and the tensors it uses, with ``feeds`` (constants among them
-    turned into inputs) as the model's inputs. Built from the op's own tensors: cutting a copy of
-    the whole model costs far more on the large lowered graphs."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils as fbu
-
-    model, sg = g.model, g.model.subgraphs[0]
-    used = list(dict.fromkeys(i for i in list(op.inputs) + list(op.outputs) + list(op.intermediates) if i >= 0))
-    remap = {old: new for new, old in enumerate(used)}
-    buffers = [schema.BufferT()]
-    tensors = []
-    for old in used:
-        t = copy.copy(sg.tensors[old])
-        if g.t(old).is_const and old not in feeds:
-            buf = schema.BufferT()
-            buf.data = model.buffers[t.buffer].data
-            buffers.append(buf)
-            t.buffer = len(buffers) - 1
-        else:
-            t.buffer = 0
-        tensors.append(t)
-    src = sg.operators[op.index]
-    new_op = copy.copy(src)
-    new_op.inputs = np.asarray([remap[i] if i >= 0 else -1 for i in op.inputs], np.int32)
-    new_op.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
-    new_op.intermediates = np.asarray([remap[i] for i in op.intermediates], np.int32) if op.intermediates else None
-    sub = schema.SubGraphT()
-    sub.tensors, sub.operators, sub.name = tensors, [new_op], b"one_op"
-    sub.inputs = np.asarray([remap[i] for i in feeds], np.int32)
-    sub.outputs = np.asarray([remap[i] for i in op.outputs], np.int32)
-    out = schema.ModelT()
-    out.version, out.description = model.version, b"edgelstm one-op model"
-    out.operatorCodes, out.subgraphs, out.buffers = model.operatorCodes, [sub], buffers
-    return bytes(fbu.convert_object_to_bytearray(out))
 
 
 def _run_tflm(model: bytes, feeds: list[np.ndarray], n_out: int) -> list[np.ndarray]:
