@@ -239,7 +239,37 @@ def window_taps(seq_len: int, size: int, stride: int, dilation: int, padding: st
     return out
 
 
-Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, Pool1DLayer]
+@dataclass(frozen=True, eq=False)
+class AttentionPoolLayer:
+    """Attention pooling over time (a functional-API block, edgelstm.layers.attention):
+    s_t = score(h_t) (a time-distributed Dense stack ending in one unit), a = softmax over t of s,
+    y = sum_t a_t h_t, divided by T when mean (the sum is a GlobalAveragePooling1D of a Multiply)."""
+
+    name: str
+    input_size: int
+    score: tuple[DenseLayer, ...]
+    mean: bool = False
+
+    type: str = field(init=False, default="attention")
+
+    @property
+    def units(self) -> int:
+        return self.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size
+
+    @property
+    def return_sequences(self) -> bool:
+        return False
+
+    @property
+    def params(self) -> int:
+        return sum(d.params for d in self.score)
+
+
+Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, Pool1DLayer, AttentionPoolLayer]
 
 
 @dataclass(frozen=True, eq=False)
@@ -313,6 +343,8 @@ class ModelDesc:
             names = ", ".join(sorted({l.type for l in windowed}))
             return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs; edgelstm keeps no ring "
                     "buffer of past inputs yet)")
+        if any(l.type == "attention" for l in self.layers):
+            return "attention pooling layers (the softmax weighs every timestep of the window)"
         if self.has_bidirectional:
             return "Bidirectional layers"
         if any(d.go_backwards for d in self.directions):
@@ -351,6 +383,8 @@ class ModelDesc:
                 d["units"] = l.units
             elif hasattr(l, "units"):
                 d["units"] = l.units
+            if isinstance(l, AttentionPoolLayer):
+                d["score"] = [{"units": s.units, "activation": s.activation} for s in l.score]
             if isinstance(l, (RecurrentLayer, BidirectionalLayer)) and l.cell != "gru":
                 d.pop("reset_after", None)
             if isinstance(l, (RecurrentLayer, BidirectionalLayer)):  # the defaults are not repeated

@@ -22,12 +22,13 @@ from .errors import ModelError
 from .ir import Layer, ModelDesc
 from .layers import for_keras
 from .layers.folding import FOLD_CLASSES, fold
-from .layers import masking
+from .layers import attention, masking
 
 SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
                     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
                     "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer",
-                    "Masking (first, in front of LSTM/GRU/SimpleRNN)")
+                    "Masking (first, in front of LSTM/GRU/SimpleRNN)",
+                    "attention pooling (Dense score -> Softmax over time -> Dot/Multiply)")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
 
 
@@ -120,7 +121,12 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
     layers: list[Layer] = []
     size, is_seq = int(f), True
     mask_value: float | None = None
-    for index, layer in enumerate(model.layers):
+    for index, layer in enumerate(attention.collapse(model.layers)):
+        if isinstance(layer, attention.Block):
+            pooled = attention.ATTENTION.parse(_Where(index, size, is_seq), layer)
+            layers.append(pooled)
+            size, is_seq = pooled.output_size, False
+            continue
         cls = type(layer).__name__
         if cls in _IGNORED:
             continue

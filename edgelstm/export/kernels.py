@@ -94,6 +94,8 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("reduce_max_f32", "float32", "", ""),
     _k("maximum_s8", "int8", "", ""),
     _k("maximum_f32", "float32", "", ""),
+    _k("batch_matmul_s8", "int8", "", "el_batch_matmul_s8_t"),
+    _k("batch_matmul_f32", "float32", "", "el_batch_matmul_f32_t"),
 )}
 
 

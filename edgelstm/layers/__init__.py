@@ -72,4 +72,4 @@ def keras_classes() -> list[str]:
 
 
 # Kinds register on import.
-from . import bidirectional, conv, dense, pooling, recurrent  # noqa: E402,F401
+from . import attention, bidirectional, conv, dense, pooling, recurrent  # noqa: E402,F401

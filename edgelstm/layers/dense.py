@@ -79,4 +79,4 @@ class DenseKind:
         return [(f"{prefix}_dense_w", np.asarray(layer.kernel).T)]
 
 
-register(DenseKind())
+DENSE = register(DenseKind())

@@ -80,6 +80,13 @@ class NumpyBackend:
     def maximum(self, a, b, tag):
         return self._rec(tag, np.maximum(a, b))
 
+    def weighted_sum(self, weights, parts, tag):
+        seq = self._rec(tag + ".seq", np.stack(parts, 1))  # (N, T, U): the sequence as one tensor
+        return self._rec(tag, np.einsum("nt,ntu->nu", weights, seq))
+
+    def scale(self, a, factor, tag):
+        return self._rec(tag, a * factor)
+
     def zeros_like(self, a, tag):
         return np.zeros_like(a)
 

@@ -23,6 +23,10 @@ from . import cells, tags
 from .ranges import Ranges
 
 
+#: TFLite Micro's CONCATENATION kernel (kMaxInputNum)
+MAX_CONCAT_INPUTS = 10
+
+
 class TFBackend:
     def __init__(self, ranges: Ranges | None = None) -> None:
         self.ranges = ranges
@@ -84,11 +88,31 @@ class TFBackend:
         fn = {"sigmoid": tf.sigmoid, "tanh": tf.tanh, "softmax": tf.nn.softmax}[name]
         return fn(a, name=self.name(tag))
 
-    def concat(self, parts, tag):
-        return self.q(tf.concat(parts, -1, name=self.name(tag)), tag)
+    def concat(self, parts, tag, axis=-1):
+        # TFLite Micro's CONCATENATION takes at most MAX_CONCAT_INPUTS inputs: longer lists are joined in
+        # groups first (tensors named <tag>.part, quantized as <tag>: every input already has its scale)
+        while len(parts) > MAX_CONCAT_INPUTS:
+            groups = [parts[i:i + MAX_CONCAT_INPUTS] for i in range(0, len(parts), MAX_CONCAT_INPUTS)]
+            parts = [g[0] if len(g) == 1 else self.q(tf.concat(g, axis, name=self.name(tag + ".part")), tag)
+                     for g in groups]
+        return self.q(tf.concat(parts, axis, name=self.name(tag)), tag)
 
     def maximum(self, a, b, tag):
         return self.q(tf.maximum(a, b, name=self.name(tag)), tag)
+
+    def weighted_sum(self, weights, parts, tag):
+        # (1, T) weights x the (T, U) sequence: one BATCH_MATMUL; the CONCATENATION along axis 0 keeps the
+        # steps' common scale (one tag for the whole sequence)
+        seq = self.concat(parts, tag + ".seq", axis=0)
+        t, u = int(seq.shape[0]), int(seq.shape[1])
+        # rank 3 so that the converter keeps a BATCH_MATMUL (a rank-2 product with a FakeQuant operand becomes a
+        # FULLY_CONNECTED whose asymmetric "weights" TFLite Micro's int8 kernel does not take)
+        y = tf.matmul(tf.reshape(weights, (1, 1, t)), tf.reshape(seq, (1, t, u)))
+        return self.q(tf.reshape(y, (1, u), name=self.name(tag)), tag)
+
+    def scale(self, a, factor, tag):
+        n = int(a.shape[-1])
+        return self.q(tf.multiply(a, self.const(tag + ".factor", np.full(n, factor, np.float32)), name=self.name(tag)), tag)
 
     def zeros_like(self, a, tag):
         return tf.zeros_like(a)

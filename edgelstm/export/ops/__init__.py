@@ -83,4 +83,4 @@ def supported_ops() -> list[tuple[str, str]]:
 
 
 # Handlers register on import.
-from . import activations, conv, elementwise, fc, lstm, moves, pool, quantize, softmax  # noqa: E402,F401
+from . import activations, conv, elementwise, fc, lstm, matmul, moves, pool, quantize, softmax  # noqa: E402,F401

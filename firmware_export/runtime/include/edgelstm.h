@@ -201,6 +201,16 @@ typedef struct {
 } el_mean_s8_t;
 void el_mean_s8(const el_mean_s8_t *p, const int8_t *x, int8_t *y);
 
+/* BATCH_MATMUL, int8 (both operands activations): y = requant(sum_k (a + lhs_offset)(r + rhs_offset))
+ * + output_offset; (multiplier, shift) encode s_a * s_r / s_y. Shapes as el_batch_matmul_f32_t. */
+typedef struct {
+    int32_t batches, rows, depth, cols;
+    int32_t adj_x, adj_y;
+    int32_t lhs_offset, rhs_offset, output_offset;
+    int32_t multiplier, shift;
+} el_batch_matmul_s8_t;
+void el_batch_matmul_s8(const el_batch_matmul_s8_t *p, const int8_t *a, const int8_t *r, int8_t *y);
+
 /* REDUCE_MAX over the middle axis of x[outer][reduced][inner] (GlobalMaxPooling1D): the largest raw
  * value; input and output share scale and zero point (TFLite Micro requires it). */
 void el_reduce_max_s8(int32_t outer, int32_t reduced, int32_t inner, const int8_t *x, int8_t *y);
@@ -244,6 +254,14 @@ typedef struct {
 } el_pool_f32_t;
 void el_maxpool_f32(const el_pool_f32_t *p, const float *x, float *y);
 void el_avgpool_f32(const el_pool_f32_t *p, const float *x, float *y);
+/* BATCH_MATMUL over batches x (rows x depth) x (depth x cols), no broadcasting: attention pooling's
+ * softmax weights (1 x T) times the sequence (T x units). adj_x / adj_y: an operand stored transposed. */
+typedef struct {
+    int32_t batches, rows, depth, cols;
+    int32_t adj_x, adj_y;
+} el_batch_matmul_f32_t;
+void el_batch_matmul_f32(const el_batch_matmul_f32_t *p, const float *a, const float *r, float *y);
+
 void el_mean_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
 void el_maximum_f32(int32_t size, const float *a, const float *b, float *y);
 void el_reduce_max_f32(int32_t outer, int32_t reduced, int32_t inner, const float *x, float *y);
