@@ -54,7 +54,9 @@ def conv_options(ctx: Any, keras_layer: Any, cls: str) -> ConvOptions:
     (k,), (s,), (d,) = (tuple(cfg[n]) if isinstance(cfg[n], (list, tuple)) else (cfg[n],)
                         for n in ("kernel_size", "strides", "dilation_rate"))
     if s > 1 and d > 1:
-        raise ModelError(f"{where} has strides {s} and dilation {d}; Keras allows only one of them above 1")
+        why = ("Keras allows only one of them above 1" if cls == "Conv1D" else
+               "edgelstm supports only one of them above 1 (tf_keras, which the converters read, refuses both)")
+        raise ModelError(f"{where} has strides {s} and dilation {d}; {why}")
     return ConvOptions(int(k), int(s), int(d), padding, act)
 
 
