@@ -142,6 +142,9 @@ def test_depthwise_c_parameters_and_no_streaming(dw_exports):
     # the first depthwise layer: 20 steps x 3 -> 10 x 6 (same, stride 2: the last window pads 1 step after)
     assert ".in_len = 20," in src and ".depth_multiplier = 2," in src and ".stride = 2," in src
     assert "el_dwconv_s8(&" in src
+    # depthwise (10 steps x 3 taps less 1 padded) x 3 x 2, separable depthwise (8 steps x 3 taps) x 6, its
+    # pointwise 8 x 6 x 8, LSTM (4 steps x 4 gates x 8 x (8 + 8)), Dense 8 x 3
+    assert info["macs"]["per_run"] == 29 * 3 * 2 + 8 * 3 * 6 + 8 * 6 * 8 + 4 * 4 * 8 * 16 + 8 * 3
 
 
 def test_load_matches_keras_for_depthwise_and_separable(tmp_path):
