@@ -189,6 +189,51 @@ class Conv1DLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class DepthwiseConv1DLayer:
+    """DepthwiseConv1D (and the first half of a SeparableConv1D): each input channel c convolved on its own
+    with depth_multiplier kernels, y[t, c*m + k] = act(sum_j x[t*s + j*d - pad, c] W[j, c, k] + b[c*m + k])
+    (Keras' channel order: the multiplier's outputs of channel c are adjacent)."""
+
+    name: str
+    input_size: int
+    depth_multiplier: int
+    kernel_size: int
+    strides: int
+    dilation: int
+    padding: Literal["valid", "same"]
+    activation: str  # linear or relu
+    kernel: np.ndarray  # (kernel_size, input_size, depth_multiplier), Keras' layout
+    bias: np.ndarray  # (input_size * depth_multiplier,)
+
+    type: str = field(init=False, default="dwconv1d")
+
+    @property
+    def units(self) -> int:
+        return self.input_size * self.depth_multiplier
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size * self.depth_multiplier
+
+    @property
+    def params(self) -> int:
+        return int(self.kernel.size + self.bias.size)
+
+    def taps(self, seq_len: int) -> list[list[int]]:
+        """Per output step, the input step each kernel tap reads (-1: zero padding)."""
+        return window_taps(seq_len, self.kernel_size, self.strides, self.dilation, self.padding)
+
+    def dense_kernel(self) -> np.ndarray:
+        """(kernel_size * input_size, output_size): the kernel as one matrix over the concatenated window,
+        zero off each channel's own block (exact in float: the same products, plus zeros)."""
+        k, n, m = self.kernel.shape
+        out = np.zeros((k, n, n * m), np.float32)
+        for c in range(n):
+            out[:, c, c * m:(c + 1) * m] = self.kernel[:, c, :]
+        return out.reshape(k * n, n * m)
+
+
+@dataclass(frozen=True, eq=False)
 class Pool1DLayer:
     """MaxPooling1D / AveragePooling1D over time; global=True: over the whole sequence (GlobalMax/AveragePooling1D)."""
 
@@ -269,7 +314,11 @@ class AttentionPoolLayer:
         return sum(d.params for d in self.score)
 
 
-Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, Pool1DLayer, AttentionPoolLayer]
+Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, DepthwiseConv1DLayer, Pool1DLayer,
+              AttentionPoolLayer]
+
+#: IR types whose outputs each read a window of input steps (they shorten the sequence and block streaming)
+WINDOWED_TYPES = ("conv1d", "dwconv1d", "pool1d")
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,7 +387,7 @@ class ModelDesc:
     @property
     def stream_blocker(self) -> str:
         """Why the model cannot stream ("" when it can): what needs the whole window."""
-        windowed = [l for l in self.layers if l.type in ("conv1d", "pool1d")]
+        windowed = [l for l in self.layers if l.type in WINDOWED_TYPES]
         if windowed:
             names = ", ".join(sorted({l.type for l in windowed}))
             return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs; edgelstm keeps no ring "
@@ -356,7 +405,7 @@ class ModelDesc:
         out, t = [], self.seq_len
         for l in self.layers:
             out.append(t)
-            if l.type in ("conv1d", "pool1d"):
+            if l.type in WINDOWED_TYPES:
                 t = len(l.taps(t))
         return out
 

@@ -25,6 +25,7 @@ from .layers.folding import FOLD_CLASSES, fold
 from .layers import attention, masking
 
 SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
+                    "DepthwiseConv1D", "SeparableConv1D",
                     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
                     "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer",
                     "Masking (first, in front of LSTM/GRU/SimpleRNN)",
@@ -145,8 +146,9 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
             raise ModelError(f"layer {index} '{layer.name}' is {cls}, which edgelstm does not support; "
                              f"supported layers: {', '.join(SUPPORTED_LAYERS)}")
         parsed = kind.parse(_Where(index, size, is_seq), layer)
-        layers.append(parsed)
-        size, is_seq = parsed.output_size, getattr(parsed, "return_sequences", is_seq)
+        for p in (parsed if isinstance(parsed, list) else [parsed]):  # SeparableConv1D: two IR layers
+            layers.append(p)
+            size, is_seq = p.output_size, getattr(p, "return_sequences", is_seq)
     if not any(l.type in ("recurrent", "bidirectional") for l in layers):
         raise ModelError(f"model '{name}' has no LSTM or GRU layer; edgelstm converts recurrent models (LSTM, GRU, SimpleRNN)")
     if mask_value is not None:

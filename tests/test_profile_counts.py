@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgelstm.errors import TargetError
-from edgelstm.ir import BidirectionalLayer, DenseLayer, ModelDesc, RecurrentLayer
+from edgelstm.ir import BidirectionalLayer, Conv1DLayer, DenseLayer, DepthwiseConv1DLayer, ModelDesc, RecurrentLayer
 from edgelstm.profile import count_model, profile
 from edgelstm.profile import targets as tg
 from edgelstm.profile.estimate import estimate
@@ -112,6 +112,42 @@ def test_time_distributed_dense_counts_T_times():
     d = c["layers"][1]
     assert (d["calls"], d["macs"], d["macs_per_step"]) == (T, 8 * 3 * T, 8 * 3)
     assert d["elementwise"]["bias_add"] == 3 * T
+
+
+def dwconv(i: int, mult: int, k: int, stride: int = 1, dilation: int = 1, padding: str = "valid",
+           act: str = "linear") -> DepthwiseConv1DLayer:
+    return DepthwiseConv1DLayer(f"dw{i}x{mult}", i, mult, k, stride, dilation, padding, act,  # type: ignore[arg-type]
+                                RNG.normal(size=(k, i, mult)).astype(np.float32),
+                                RNG.normal(size=i * mult).astype(np.float32))
+
+
+# (T, kernel, stride, dilation, padding) -> (output steps, taps that fall in the padding)
+@pytest.mark.parametrize("T,k,s,d,padding,out,padded", [
+    (20, 3, 1, 1, "valid", 18, 0),
+    (20, 3, 2, 1, "same", 10, 1),  # 20 -> 10: pad total 1, all after: the last window reads step 20
+    (20, 3, 1, 2, "same", 20, 4),  # effective kernel 5: 2 steps each side, outputs 0, 1, 18, 19 lose one tap
+    (7, 4, 1, 1, "same", 7, 1 + 1 + 2),  # pad 3: 1 before (output 0 loses a tap), 2 after (outputs 5, 6 lose 1, 2)
+])
+def test_depthwise_closed_form(T, k, s, d, padding, out, padded):
+    """Depthwise MACs: the taps inside the input x channels x depth_multiplier (each output channel reads
+    one input channel); SeparableConv1D's pointwise half is a kernel-1 Conv1D: steps x (in x mult) x filters."""
+    i, mult, filters = 3, 2, 5
+    dw = dwconv(i, mult, k, s, d, padding, "relu")
+    pw = Conv1DLayer("pw", filters, i * mult, 1, 1, 1, "valid", "linear",
+                     RNG.normal(size=(1, i * mult, filters)).astype(np.float32), np.zeros(filters, np.float32))
+    desc = model(dw, pw, rnn("lstm", filters, 4), T=T, F=i)
+    assert desc.seq_lens() == [T, out, out]
+    assert "dwconv1d" in desc.stream_blocker and not desc.streamable
+    c = count_model(desc, "int8")
+    a, b, _ = c["layers"]
+    assert (a["type"], a["calls"], a["out_len"], a["depth_multiplier"]) == ("dwconv1d", out, out, mult)
+    assert a["macs"] == (out * k - padded) * i * mult
+    assert a["elementwise"]["bias_add"] == a["elementwise"]["relu"] == out * i * mult
+    assert b["macs"] == out * i * mult * filters
+    assert a["params"] == k * i * mult + i * mult
+    # int8: int8 weights, int32 biases, 8 B of quant params per output channel
+    assert a["weight_bytes"] == k * i * mult + 4 * i * mult + 8 * i * mult
+    assert c["totals"]["macs"] == a["macs"] + b["macs"] + 4 * 4 * (filters + 4) * out  # LSTM(4) over the out steps
 
 
 @pytest.mark.parametrize("merge,extra", [("concat", {}), ("sum", {"add": 1}), ("ave", {"add": 1, "mul": 1}),

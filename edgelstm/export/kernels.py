@@ -84,6 +84,8 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     # convolutional front ends (Conv1D as CONV_2D, pooling over time, GlobalAveragePooling1D as MEAN)
     _k("conv_s8", "int8", "int8", "el_conv_s8_t"),
     _k("conv_f32", "float32", "float32", "el_conv_f32_t"),
+    _k("dwconv_s8", "int8", "int8", "el_dwconv_s8_t"),  # DepthwiseConv1D as DEPTHWISE_CONV_2D
+    _k("dwconv_f32", "float32", "float32", "el_dwconv_f32_t"),
     _k("maxpool_s8", "int8", "", "el_pool_s8_t"),
     _k("maxpool_f32", "float32", "", "el_pool_f32_t"),
     _k("avgpool_s8", "int8", "", "el_pool_s8_t"),

@@ -3,7 +3,8 @@
 A kind holds everything the pipeline needs to know about one kind of layer, so a new kind
 touches one module (and, for the C export, the handlers of the TFLite ops it converts to):
 
-  parse        a Keras layer -> the kind's IR dataclass (load)
+  parse        a Keras layer -> the kind's IR dataclass (load), or a list of IR layers when one
+               Keras layer is several (SeparableConv1D: depthwise, then pointwise Conv1D)
   forward      float64 numpy math on one sample (reference; checked against Keras at load)
   lower        the lowered per-timestep graph over a backend (lower.cells: calibration, TF graphs)
   step         one timestep with explicit state (the stateful graph, streaming)
@@ -72,4 +73,4 @@ def keras_classes() -> list[str]:
 
 
 # Kinds register on import.
-from . import attention, bidirectional, conv, dense, pooling, recurrent  # noqa: E402,F401
+from . import attention, bidirectional, conv, dense, dwconv, pooling, recurrent  # noqa: E402,F401

@@ -8,7 +8,8 @@ CONV_2D), so an LSTM model keeps its fused LSTM op after a convolutional front e
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,6 +25,41 @@ def window(seq: Any, taps: list[int], zero: Any) -> list:
     return [seq[i] if i >= 0 else zero for i in taps]
 
 
+@dataclass(frozen=True)
+class ConvOptions:
+    """The options Conv1D, DepthwiseConv1D and SeparableConv1D share, checked."""
+
+    kernel_size: int
+    strides: int
+    dilation: int
+    padding: Literal["valid", "same"]
+    activation: str
+
+
+def conv_options(ctx: Any, keras_layer: Any, cls: str) -> ConvOptions:
+    """Read and check a 1D convolution's shared options; anything edgelstm does not model is a ModelError."""
+    cfg = keras_config(keras_layer)
+    where = f"layer {ctx.index} '{keras_layer.name}' ({cls})"
+    act = activation_name(cfg.get("activation", "linear"))
+    if act not in CONV_ACTIVATIONS:
+        raise ModelError(f"{where} has activation '{act}'; supported: {', '.join(CONV_ACTIVATIONS)} (a following "
+                         "Activation layer is folded in)")
+    padding = cfg.get("padding", "valid")
+    if padding not in ("valid", "same"):
+        raise ModelError(f"{where} has padding '{padding}'; use 'valid' or 'same'")
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ModelError(f"{where} is channels_first; use channels_last (batch, timesteps, features)")
+    if not ctx.is_seq:
+        raise ModelError(f"{where} follows a layer that returns no sequence; put it before the recurrent layers")
+    (k,), (s,), (d,) = (tuple(cfg[n]) if isinstance(cfg[n], (list, tuple)) else (cfg[n],)
+                        for n in ("kernel_size", "strides", "dilation_rate"))
+    if s > 1 and d > 1:
+        why = ("Keras allows only one of them above 1" if cls == "Conv1D" else
+               "edgelstm supports only one of them above 1 (tf_keras, which the converters read, refuses both)")
+        raise ModelError(f"{where} has strides {s} and dilation {d}; {why}")
+    return ConvOptions(int(k), int(s), int(d), padding, act)
+
+
 class Conv1DKind:
     type = "conv1d"
     keras_classes = ("Conv1D",)
@@ -31,28 +67,15 @@ class Conv1DKind:
     def parse(self, ctx: Any, keras_layer: Any) -> Conv1DLayer:
         cfg = keras_config(keras_layer)
         where = f"layer {ctx.index} '{keras_layer.name}' (Conv1D)"
-        act = activation_name(cfg.get("activation", "linear"))
-        if act not in CONV_ACTIVATIONS:
-            raise ModelError(f"{where} has activation '{act}'; supported: {', '.join(CONV_ACTIVATIONS)} (a following "
-                             "Activation layer is folded in)")
-        if cfg.get("padding", "valid") not in ("valid", "same"):
-            raise ModelError(f"{where} has padding '{cfg.get('padding')}'; use 'valid' or 'same'")
         if int(cfg.get("groups", 1)) != 1:
             raise ModelError(f"{where} has groups={cfg.get('groups')}; only groups=1 is supported")
-        if cfg.get("data_format", "channels_last") != "channels_last":
-            raise ModelError(f"{where} is channels_first; use channels_last (batch, timesteps, features)")
-        if not ctx.is_seq:
-            raise ModelError(f"{where} follows a layer that returns no sequence; put it before the recurrent layers")
+        opts = conv_options(ctx, keras_layer, "Conv1D")
         w = keras_layer.get_weights()
         kernel = np.asarray(w[0], np.float32)
         filters = int(cfg["filters"])
         bias = np.asarray(w[1], np.float32) if cfg.get("use_bias", True) else np.zeros(filters, np.float32)
-        (k,), (s,), (d,) = (tuple(cfg[n]) if isinstance(cfg[n], (list, tuple)) else (cfg[n],)
-                            for n in ("kernel_size", "strides", "dilation_rate"))
-        if s > 1 and d > 1:
-            raise ModelError(f"{where} has strides {s} and dilation {d}; Keras allows only one of them above 1")
-        return Conv1DLayer(keras_layer.name, filters, ctx.input_size, int(k), int(s), int(d), cfg.get("padding", "valid"),
-                           act, kernel, bias)
+        return Conv1DLayer(keras_layer.name, filters, ctx.input_size, opts.kernel_size, opts.strides, opts.dilation,
+                           opts.padding, opts.activation, kernel, bias)
 
     def forward(self, layer: Conv1DLayer, seq: np.ndarray, is_seq: bool) -> tuple[np.ndarray, bool]:
         zero = np.zeros(seq.shape[-1])

@@ -1,10 +1,11 @@
 """Keras layers that become part of another layer: BatchNormalization, Activation, ReLU.
 
-BatchNormalization after a Conv1D or Dense (with no activation yet) is folded into its weights:
-W' = W * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta. Anywhere else (after
-the input, a pooling or a recurrent layer) it becomes a time-distributed Dense with a diagonal
-kernel, the same per-feature affine map. Activation/ReLU after a linear Conv1D or Dense becomes
-that layer's activation; anywhere else an identity Dense carrying the activation (Dense
+BatchNormalization after a Conv1D, DepthwiseConv1D, SeparableConv1D (its pointwise half) or Dense
+(with no activation yet) is folded into its weights: W' = W * g / sqrt(var + eps) per output
+channel, b' = (b - mean) * g / sqrt(var + eps) + beta. Anywhere else (after the input, a pooling or
+a recurrent layer) it becomes a time-distributed Dense with a diagonal kernel, the same per-feature
+affine map. Activation/ReLU after a linear Conv1D or Dense becomes that layer's activation (after a
+linear DepthwiseConv1D: relu only); anywhere else an identity Dense carrying the activation (Dense
 activations: relu, sigmoid, tanh, softmax).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..ir import DENSE_ACTIVATIONS, Conv1DLayer, DenseLayer
+from ..ir import DENSE_ACTIVATIONS, Conv1DLayer, DenseLayer, DepthwiseConv1DLayer
 from .common import activation_name, keras_config
 
 FOLD_CLASSES = ("BatchNormalization", "Activation", "ReLU")
@@ -55,13 +56,17 @@ def _activation(ctx: Any, keras_layer: Any) -> str:
 def fold(ctx: Any, keras_layer: Any, previous: Any | None) -> list[Any]:
     """The layers that replace ``previous`` (the last parsed layer, or None) once ``keras_layer`` is folded in."""
     cls = type(keras_layer).__name__
-    foldable = isinstance(previous, (Conv1DLayer, DenseLayer)) and previous.activation == "linear"
+    foldable = (isinstance(previous, (Conv1DLayer, DepthwiseConv1DLayer, DenseLayer))
+                and previous.activation == "linear")
     keep = [] if previous is None else [previous]
     if cls == "BatchNormalization":
         scale, shift = _affine(ctx, keras_layer)
         if foldable:
             k = np.asarray(previous.kernel, np.float64)
-            kernel = (k * scale).astype(np.float32)  # scales the last (output feature) axis
+            # output channel o scaled by scale[o]: the last axis (Dense, Conv1D), or the (channel, multiplier)
+            # pair of a depthwise kernel (k, in, m), whose output channel is c * m + j
+            per_out = scale.reshape(k.shape[1:]) if isinstance(previous, DepthwiseConv1DLayer) else scale
+            kernel = (k * per_out).astype(np.float32)
             bias = ((np.asarray(previous.bias, np.float64)) * scale + shift).astype(np.float32)
             return [dataclasses.replace(previous, kernel=kernel, bias=bias)]
         diag = np.diag(scale).astype(np.float32)

@@ -67,7 +67,8 @@ def _placement_problem(layers: list) -> str:
         first = layers[0] if layers else None
         if first is None:
             return "no recurrent layer after it"
-        what = {"bidirectional": "a Bidirectional layer", "conv1d": "a Conv1D layer", "pool1d": "a pooling layer",
+        what = {"bidirectional": "a Bidirectional layer", "conv1d": "a Conv1D layer",
+                "dwconv1d": "a DepthwiseConv1D/SeparableConv1D layer", "pool1d": "a pooling layer",
                 "dense": "a Dense/BatchNormalization/Activation layer"}.get(first.type, first.type)
         return f"{what} ('{first.name}') right after it (the mask would have to pass through it)"
     rnns, rest = layers[:k], layers[k:]

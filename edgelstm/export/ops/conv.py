@@ -1,7 +1,11 @@
 """CONV_2D as TFLite writes a Keras Conv1D: NHWC tensors with one spatial axis of length 1 (the
 converter puts time on W for the convolution), filters [out, 1, kernel, in] (or [out, kernel, 1, in]),
 stride, dilation, SAME/VALID padding, a fused RELU or none. The kernel runs along the time axis;
-out_len and pad come from quantparams.conv_padding (TFLite's ComputePaddingHeightWidth)."""
+out_len and pad come from quantparams.conv_padding (TFLite's ComputePaddingHeightWidth).
+
+DEPTHWISE_CONV_2D as TFLite writes a Keras DepthwiseConv1D (and the depthwise half of a SeparableConv1D):
+the same 1D geometry, filters [1, 1, kernel, in * depth_multiplier] (or [1, kernel, 1, ...]), output channel
+c * depth_multiplier + m reading input channel c only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -140,3 +144,105 @@ def conv_f32(ctx: Context, op: Op) -> Emitted:
     defs += c_struct("el_conv_f32_t", name, geo.c_fields() + [
         ("weights", f"{name}_w"), ("bias", bias), ("act_min", lo), ("act_max", hi)], _geometry_comment(geo))
     return Emitted.of(defs, call("conv_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+
+
+# ---- DEPTHWISE_CONV_2D: Keras DepthwiseConv1D (and the depthwise half of a SeparableConv1D) -------------
+
+
+def _dw_geometry(ctx: Context, op: Op) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Conv1D, int]:
+    """Tensors and 1D geometry of a DEPTHWISE_CONV_2D: filters [1, kh, kw, in_ch * depth_multiplier],
+    output channel c * depth_multiplier + m reading input channel c; returns the depth multiplier too."""
+    g = ctx.graph
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    b = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    if not w.is_const or (b is not None and not b.is_const):
+        raise UnsupportedCombination("DEPTHWISE_CONV_2D with non-constant filters or bias is not supported by the "
+                                     "C export")
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise UnsupportedCombination(f"DEPTHWISE_CONV_2D filters of shape {list(w.shape)}: the C export handles "
+                                     "[1, kernel height, kernel width, channels]")
+    _, kh, kw, out_ch = w.shape
+    axis = time_axis(op, x, y, (kh, kw))
+    in_ch = x.shape[3]
+    o = op.options
+    mult = int(o.depthMultiplier or 0)
+    if mult < 1 or out_ch != in_ch * mult or y.shape[3] != out_ch:
+        raise UnsupportedCombination(f"DEPTHWISE_CONV_2D with {in_ch} input channels, depth multiplier {mult}, "
+                                     f"{out_ch} filter channels and {y.shape[3]} output channels: the C export needs "
+                                     "output channels = input channels x depth multiplier; re-convert the model with "
+                                     "edgelstm convert")
+    stride = int(o.strideW if axis == 2 else o.strideH)
+    dilation = int((o.dilationWFactor if axis == 2 else o.dilationHFactor) or 1)
+    kernel = kw if axis == 2 else kh
+    out_len, pad = conv_padding(int(o.padding), x.shape[axis], kernel, stride, dilation)
+    if out_len != y.shape[axis]:
+        raise UnsupportedCombination(f"DEPTHWISE_CONV_2D output {list(y.shape)} is not what TFLite's padding gives "
+                                     f"({out_len} steps of {out_ch}); re-convert the model with edgelstm convert")
+    return x, w, y, b, Conv1D(x.shape[axis], in_ch, out_len, out_ch, kernel, stride, dilation, pad), mult
+
+
+def _dw_fields(geo: Conv1D, mult: int) -> list[tuple[str, object]]:
+    """The geometry fields of el_dwconv_s8_t / el_dwconv_f32_t (designated initializers)."""
+    return [("in_len", geo.in_len), ("in_ch", geo.in_ch), ("out_len", geo.out_len), ("depth_multiplier", mult),
+            ("kernel", geo.kernel), ("stride", geo.stride), ("dilation", geo.dilation), ("pad", geo.pad)]
+
+
+def _dw_comment(geo: Conv1D, mult: int) -> str:
+    return (f"DepthwiseConv1D: {geo.in_len} steps x {geo.in_ch} -> {geo.out_len} x {geo.out_ch} (depth multiplier "
+            f"{mult}), kernel {geo.kernel}, stride {geo.stride}, dilation {geo.dilation}, {geo.pad} padded step(s) "
+            "before")
+
+
+@handler("DEPTHWISE_CONV_2D", "int8")
+def dwconv_s8(ctx: Context, op: Op) -> Emitted:
+    x, w, y, b, geo, mult = _dw_geometry(ctx, op)
+    if x.dtype != "int8" or w.dtype != "int8":
+        raise UnsupportedCombination(f"DEPTHWISE_CONV_2D with {x.dtype} input and {w.dtype} filters is not supported "
+                                     "by the C export (int8 x int8)")
+    if np.any(w.zero_point != 0):
+        raise UnsupportedCombination("DEPTHWISE_CONV_2D int8 with asymmetric filters is not supported by the C export")
+    mults, shifts = per_channel_multipliers(x.q_scale, w.scale, y.q_scale, geo.out_ch)
+    lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int8")
+    weights = w.data.reshape(geo.kernel, geo.out_ch)
+    bias = b.data.astype(np.int64).reshape(-1) if b is not None else np.zeros(geo.out_ch, np.int64)
+    # outputs whose window lies inside the input: the zero point folded into the bias (exact integers)
+    folded = bias - x.q_zero_point * weights.astype(np.int64).sum(axis=0)
+    if np.abs(folded).max(initial=0) >= 2**31:
+        raise UnsupportedCombination("DEPTHWISE_CONV_2D: the bias with the input zero point folded in overflows int32")
+    first, last = geo.full_outputs()
+    name = ctx.op_name(op)
+    per_channel = w.scale.size > 1
+    defs = c_array(f"{name}_w", weights, f"{geo.kernel} x {geo.out_ch} int8 filters (DepthwiseConv1D, output channel "
+                   f"c * {mult} + m reads input channel c), scale "
+                   f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}")
+    defs += c_array(f"{name}_b", bias.astype(np.int32), f"{geo.out_ch} int32 bias, scale input x filter"
+                    + ("" if b is not None else " (the model has none)"))
+    defs += c_array(f"{name}_bf", folded.astype(np.int32), f"the bias with input zero point {x.q_zero_point} folded "
+                    "in: outputs that read no padding")
+    defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers per output channel (Q0.31)")
+    defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts per output channel")
+    defs += c_struct("el_dwconv_s8_t", name, _dw_fields(geo, mult) + [
+        ("first_full", first), ("last_full", last), ("weights", f"{name}_w"), ("bias", f"{name}_b"),
+        ("bias_folded", f"{name}_bf"), ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"),
+        ("input_offset", -x.q_zero_point), ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)],
+        _dw_comment(geo, mult))
+    return Emitted.of(defs, call("dwconv_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+
+
+@handler("DEPTHWISE_CONV_2D", "float32")
+def dwconv_f32(ctx: Context, op: Op) -> Emitted:
+    x, w, y, b, geo, mult = _dw_geometry(ctx, op)
+    if w.dtype != "float32":
+        raise UnsupportedCombination(f"float DEPTHWISE_CONV_2D with {w.dtype} filters (hybrid) is not supported by "
+                                     "the C export")
+    lo, hi = c_float_limits(*activation_range_f32(_act(op)))
+    name = ctx.op_name(op)
+    defs = c_array(f"{name}_w", w.data.reshape(geo.kernel, geo.out_ch), f"{geo.kernel} x {geo.out_ch} float filters "
+                   f"(DepthwiseConv1D, output channel c * {mult} + m reads input channel c)")
+    bias = "0"
+    if b is not None:
+        bias = f"{name}_b"
+        defs += c_array(bias, b.data.reshape(-1), f"{geo.out_ch} float bias")
+    defs += c_struct("el_dwconv_f32_t", name, _dw_fields(geo, mult) + [
+        ("weights", f"{name}_w"), ("bias", bias), ("act_min", lo), ("act_max", hi)], _dw_comment(geo, mult))
+    return Emitted.of(defs, call("dwconv_f32", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

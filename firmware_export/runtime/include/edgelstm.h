@@ -149,7 +149,7 @@ typedef struct {
 } el_softmax_s8_t;
 void el_softmax_s8(const el_softmax_s8_t *p, const int8_t *x, int8_t *y);
 
-/* ---- int8: convolutional front ends (Conv1D, pooling over time) ------------------------------
+/* ---- int8: convolutional front ends (Conv1D, DepthwiseConv1D, pooling over time) -------------
  * TFLite writes a Conv1D as CONV_2D and 1D pooling as *_POOL_2D on tensors with one spatial axis
  * of length 1: x[in_len][channels] in, y[out_len][channels] out, time-major (NHWC with H or W = 1).
  * The generator computes out_len and pad (the padded steps before x[0]) as TFLite's
@@ -176,6 +176,29 @@ typedef struct {
     int32_t act_min, act_max;        /* fused RELU (or none) as an int8 range */
 } el_conv_s8_t;
 void el_conv_s8(const el_conv_s8_t *p, const int8_t *x, int8_t *y);
+
+/* DEPTHWISE_CONV_2D (DepthwiseConv1D, the depthwise half of a SeparableConv1D): output channel
+ * o = c * depth_multiplier + m reads input channel c only. Weights w[kernel][out_ch] (TFLite's filter
+ * [1][kernel][out_ch]), symmetric int8 with a scale per output channel; int32 accumulator in units of
+ * input_scale * w_scale[o], requantized by input_scale * w_scale[o] / output_scale (multiplier[o], a
+ * Q0.31 fraction, times 2^shift[o], TFLite's double rounding). As el_conv_s8: padded taps are skipped,
+ * the edge outputs sum w * (x + input_offset) over their valid taps onto bias, the outputs in
+ * [first_full, last_full) sum w * x onto bias_folded = bias - input_zero_point * sum_k w[k][o]. */
+typedef struct {
+    int32_t in_len, in_ch;
+    int32_t out_len, depth_multiplier;  /* out_ch = in_ch * depth_multiplier */
+    int32_t kernel, stride, dilation, pad;
+    int32_t first_full, last_full;      /* outputs [first_full, last_full) read no padding */
+    const int8_t *weights;              /* kernel x out_ch, symmetric (zero point 0) */
+    const int32_t *bias;                /* out_ch, TFLite's bias (0 where the model has none) */
+    const int32_t *bias_folded;         /* out_ch, bias - input_zero_point * sum_k w[k][o] */
+    const int32_t *multiplier;          /* out_ch, Q0.31 */
+    const int32_t *shift;               /* out_ch */
+    int32_t input_offset;               /* -input zero point */
+    int32_t output_offset;
+    int32_t act_min, act_max;           /* fused RELU (or none) as an int8 range */
+} el_dwconv_s8_t;
+void el_dwconv_s8(const el_dwconv_s8_t *p, const int8_t *x, int8_t *y);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D along time: the window's steps inside x only (padding is never
  * read); input and output share scale and zero point. Max: the largest raw value. Average: the
@@ -246,6 +269,19 @@ typedef struct {
     float act_min, act_max;
 } el_conv_f32_t;
 void el_conv_f32(const el_conv_f32_t *p, const float *x, float *y);
+
+/* DEPTHWISE_CONV_2D, float: per output channel o = c * depth_multiplier + m, the products of input
+ * channel c over the valid taps summed in tap order (TFLite's), plus bias, clamped to the fused
+ * activation's range. Layout as el_dwconv_s8_t. */
+typedef struct {
+    int32_t in_len, in_ch;
+    int32_t out_len, depth_multiplier;
+    int32_t kernel, stride, dilation, pad;
+    const float *weights;            /* kernel x out_ch */
+    const float *bias;               /* out_ch, or 0 */
+    float act_min, act_max;
+} el_dwconv_f32_t;
+void el_dwconv_f32(const el_dwconv_f32_t *p, const float *x, float *y);
 
 typedef struct {
     int32_t in_len, channels, out_len;
