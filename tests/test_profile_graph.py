@@ -160,8 +160,9 @@ def test_stacked_gru_v1_time_distributed(stacked):
 
 
 def test_bidirectional(tmp_path):
+    # float32 only: the graphs' MACs do not depend on the quantization (test_models converts int8 bidirectionals)
     d, man = _convert("bigru:4,bilstm:3,dense:2@8/4", tmp_path, ("tflite", "onnx"), ("sequence", "unrolled"),
-                      ("float32", "int8"))
-    assert len(check_manifest(d, man)) == 8
+                      ("float32",))
+    assert len(check_manifest(d, man)) == 4
     c = count_model(d)["layers"]
     assert c[0]["macs"] == 2 * 3 * 4 * (4 + 4) * 8 and c[1]["macs"] == 2 * 4 * 3 * (8 + 3) * 8
