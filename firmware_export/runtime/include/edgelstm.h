@@ -200,6 +200,16 @@ typedef struct {
 } el_dwconv_s8_t;
 void el_dwconv_s8(const el_dwconv_s8_t *p, const int8_t *x, int8_t *y);
 
+/* The input steps [*start, *end) of pooling window t: the window starts at t * stride - pad and
+ * spans pool steps; the steps outside the input (padding) are left out. */
+static inline void el_pool_window(int32_t t, int32_t stride, int32_t pad, int32_t pool, int32_t in_len,
+                                  int32_t *start, int32_t *end)
+{
+    const int32_t origin = t * stride - pad;
+    *start = origin < 0 ? 0 : origin;
+    *end = origin + pool < in_len ? origin + pool : in_len;
+}
+
 /* MAX_POOL_2D and AVERAGE_POOL_2D along time: the window's steps inside x only (padding is never
  * read); input and output share scale and zero point. Max: the largest raw value. Average: the
  * int32 sum over the n valid steps divided by n, rounded half away from zero. Both clamped to

@@ -9,9 +9,8 @@ void el_avgpool_s8(const el_pool_s8_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t ch = p->channels;
     for (int32_t t = 0; t < p->out_len; ++t, y += ch) {
-        const int32_t origin = t * p->stride - p->pad;
-        const int32_t start = origin < 0 ? 0 : origin;
-        const int32_t end = origin + p->pool < p->in_len ? origin + p->pool : p->in_len;
+        int32_t start, end;
+        el_pool_window(t, p->stride, p->pad, p->pool, p->in_len, &start, &end);
         const int32_t n = end - start;   /* >= 1: TFLite's padding never leaves a window empty */
         for (int32_t c = 0; c < ch; ++c) {
             int32_t sum = 0;
