@@ -114,26 +114,27 @@ def mean_s8(ctx: Context, op: Op) -> Emitted:
     return Emitted.of(defs, call("mean_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
+def _reduce(ctx: Context, op: Op, kernel: str) -> Emitted:
+    """A reduction kernel taking (outer, reduced, inner, x, y) as plain arguments."""
+    outer, reduced, inner = _mean_shape(ctx, op)
+    return Emitted.of("", call(kernel, str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
+                               ctx.ptr(op.outputs[0])))
+
+
 @handler("MEAN", "float32")
 def mean_f32(ctx: Context, op: Op) -> Emitted:
-    outer, reduced, inner = _mean_shape(ctx, op)
-    return Emitted.of("", call("mean_f32", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
-                                ctx.ptr(op.outputs[0])))
+    return _reduce(ctx, op, "mean_f32")
 
 
 @handler("REDUCE_MAX", "int8")
 def reduce_max_s8(ctx: Context, op: Op) -> Emitted:
     _same_quantization(ctx, op, op.inputs[:1])
-    outer, reduced, inner = _mean_shape(ctx, op)
-    return Emitted.of("", call("reduce_max_s8", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
-                               ctx.ptr(op.outputs[0])))
+    return _reduce(ctx, op, "reduce_max_s8")
 
 
 @handler("REDUCE_MAX", "float32")
 def reduce_max_f32(ctx: Context, op: Op) -> Emitted:
-    outer, reduced, inner = _mean_shape(ctx, op)
-    return Emitted.of("", call("reduce_max_f32", str(outer), str(reduced), str(inner), ctx.ptr(op.inputs[0]),
-                               ctx.ptr(op.outputs[0])))
+    return _reduce(ctx, op, "reduce_max_f32")
 
 
 @handler("MAXIMUM", "int8")
