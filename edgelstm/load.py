@@ -122,7 +122,7 @@ def describe_keras(model: Any, name: str, source: str, flavour: str, seq_len: in
     layers: list[Layer] = []
     size, is_seq = int(f), True
     mask_value: float | None = None
-    for index, layer in enumerate(attention.collapse(model.layers)):
+    for index, layer in enumerate(attention.collapse(model)):
         if isinstance(layer, attention.Block):
             pooled = attention.ATTENTION.parse(_Where(index, size, is_seq), layer)
             layers.append(pooled)

@@ -53,9 +53,10 @@ class Block:
         return self.merge.name
 
 
-def _inbound(layer: Any) -> list:
-    """The layers feeding ``layer`` (Keras 3 and tf_keras functional graphs)."""
-    nodes = [n for n in getattr(layer, "_inbound_nodes", [])]
+def _inbound(layer: Any, model_nodes: Any) -> list:
+    """The layers feeding ``layer`` in this model's graph (Keras 3 and tf_keras functional graphs; a layer
+    object also used in another model has nodes there too)."""
+    nodes = [n for n in getattr(layer, "_inbound_nodes", []) if model_nodes is None or _node_key(n) in model_nodes]
     if len(nodes) > 1:
         raise ModelError(f"layer '{layer.name}' is called {len(nodes)} times (a shared layer); edgelstm reads each "
                          "layer once: give every call its own layer")
@@ -77,9 +78,26 @@ def _shape(tensor: Any) -> tuple:
     return tuple(tensor.shape)
 
 
-def collapse(layers: list) -> list:
-    """``model.layers`` (graph order) with every attention block replaced by its Block; a plain chain as is."""
-    ins = {id(l): _inbound(l) for l in layers}
+def _node_key(node: Any) -> Any:
+    return id(node)
+
+
+def _model_nodes(model: Any) -> set | None:
+    """The ids of the graph nodes that belong to ``model`` (None when the model does not say)."""
+    by_depth = getattr(model, "_nodes_by_depth", None)  # Keras 3 and tf_keras functional models: {depth: [nodes]}
+    if by_depth is None:
+        return None
+    return {_node_key(n) for group in by_depth.values() for n in group}
+
+
+def collapse(model: Any) -> list:
+    """``model.layers`` (graph order) with every attention block replaced by its Block; a Sequential model
+    (or a functional one that is a plain chain) as it is."""
+    layers = list(model.layers)
+    if type(model).__name__ == "Sequential":
+        return layers
+    model_nodes = _model_nodes(model)
+    ins = {id(l): _inbound(l, model_nodes) for l in layers}
     outs: dict[int, list] = defaultdict(list)
     for l in layers:
         for p in ins[id(l)]:
