@@ -91,6 +91,19 @@ def test_the_block_is_read_as_one_attention_layer(models):
         assert not desc.streamable and "attention pooling" in desc.stream_blocker
 
 
+def test_a_tf_keras_functional_attention_model_loads(tmp_path):
+    import tf_keras as K
+
+    from edgelstm.load import load_model
+
+    inp = K.Input((T, F))
+    h = K.layers.GRU(U, return_sequences=True)(inp)
+    a = K.layers.Softmax(axis=1)(K.layers.Dense(1)(h))
+    K.Model(inp, K.layers.Dense(2)(K.layers.Flatten()(K.layers.Dot(axes=1)([a, h])))).save(tmp_path / "att.h5")
+    desc = load_model(tmp_path / "att.h5").desc  # the load check compares with tf_keras' own output
+    assert desc.keras_flavour == "tf_keras" and [l.type for l in desc.layers] == ["recurrent", "attention", "dense"]
+
+
 def test_attention_counts_closed_form(models):
     from edgelstm.profile.counts import count_model
 

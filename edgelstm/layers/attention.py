@@ -63,10 +63,8 @@ def _inbound(layer: Any, model_nodes: Any) -> list:
     if not nodes:
         return []
     node = nodes[0]
-    if hasattr(node, "parent_nodes"):  # Keras 3
-        return [p.operation for p in node.parent_nodes]
-    inbound = getattr(node, "inbound_layers", [])  # tf_keras
-    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+    return [p.operation if hasattr(p, "operation") else p.layer  # Keras 3 / tf_keras
+            for p in node.parent_nodes]
 
 
 def _is_softmax(layer: Any) -> bool:
