@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from edgelstm.bench.accuracy import MAX_DROP_POINTS, convert_int8, load_table_model, pick_engine, targets
+from edgelstm.bench.accuracy import (
+    MAX_DROP_POINTS,
+    convert_int8,
+    load_table_model,
+    pick_engine,
+    targets,
+)
 
 #: model -> float accuracy floor on the test split (trained: 100 % both; a broken file or data pipeline falls far below)
 MODELS = {"har_cnn_lstm": 0.85, "masked_lstm": 0.85}
