@@ -20,6 +20,7 @@ help:
 	@echo "make run TARGET=cortex-m4      export, then run it on the QEMU board of that core and compare with TFLM"
 	@echo "make bench    conversion sweep, on-device runs (all QEMU cores), edgelstm vs CMSIS-NN (CMSIS_NN_DIR=...),"
 	@echo "              per-kernel cost fits -> bench/results.json, bench/results.md, profiles/*.toml [calibration.kernels]"
+	@echo "              held-out float vs int8 accuracy of the issue-12 table models -> bench/accuracy.json, accuracy.md"
 
 setup: apt venv
 
@@ -46,7 +47,8 @@ test: venv
 	$(BIN)/python -m pytest -q -n 2 --dist load --durations=30
 
 # CMSIS-NN (a peer measured side by side, Apache-2.0) is compiled from CMSIS_NN_DIR, never copied; a missing
-# folder skips those columns with a note. ONLY=cmsis_nn,kernels runs some benchmarks and keeps the others' results.
+# folder skips those columns with a note. ONLY=cmsis_nn,kernels runs some benchmarks and keeps the others' results
+# (ONLY=accuracy: the table models' held-out accuracy, bench/accuracy.md).
 CMSIS_NN_DIR ?= /work/shared/peers/CMSIS-NN
 bench: venv
 	CMSIS_NN_DIR="$(CMSIS_NN_DIR)" $(BIN)/python -m edgelstm.bench --out bench $(if $(ONLY),--only $(ONLY),)

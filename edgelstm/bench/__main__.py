@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from .accuracy import bench_accuracy
 from .convert import bench_convert
 from .device import bench_device
 from .kernels import bench_kernels
@@ -15,7 +16,9 @@ from .sidebyside import bench_cmsis_nn
 
 #: Each benchmark returns (name, rows, markdown table). Later stages add theirs here. cmsis_nn before
 #: kernels: the kernel fits reuse its runs of our exports (exports.run_spec).
-BENCHMARKS = (bench_convert, bench_device, bench_cmsis_nn, bench_kernels)
+BENCHMARKS = (bench_convert, bench_accuracy, bench_device, bench_cmsis_nn, bench_kernels)
+#: Benchmarks that also write files of their own into --out (accuracy: accuracy.json, accuracy.md).
+WRITES_FILES = (bench_accuracy,)
 
 
 def main() -> int:
@@ -40,7 +43,7 @@ def main() -> int:
                 results["benchmarks"][key] = old["benchmarks"][key]
             continue
         t0 = time.time()
-        title, rows, table = bench()
+        title, rows, table = bench(out) if bench in WRITES_FILES else bench()
         print(f"bench {key}: {time.time() - t0:.0f} s", flush=True)
         results["benchmarks"][key] = rows
         results["seconds"][key] = round(time.time() - t0, 1)

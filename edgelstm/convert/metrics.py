@@ -19,6 +19,10 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
          "samples": int(len(got))}
     if output_scale:
         m["max_abs_error_lsb"] = float(np.abs(diff).max() / output_scale)
+    if want.ndim == 2 and want.shape[1] > 1:  # class scores: does the artifact pick Keras' class?
+        same = got.argmax(axis=1) == want.argmax(axis=1)
+        m["agreement"] = float(same.mean())
+        m["disagreements"] = [int(i) for i in np.flatnonzero(~same)]  # validation sample indices
     if labels is not None and want.ndim == 2 and want.shape[1] > 1:
         m["accuracy"] = float((got.argmax(axis=1) == labels).mean())
         m["keras_accuracy"] = float((want.argmax(axis=1) == labels).mean())

@@ -1,0 +1,151 @@
+"""``python -m edgelstm.bench.table_models [--only a,b] [--out DIR]``: train the models of issue 12's table
+on BasicMotions and save them to edgelstm/models/table/<name>.keras.
+
+Fixed seeds, but training gives other weights on another CPU (oneDNN / AVX numerics), so the trained
+files ship in git and tests and ``make bench`` (edgelstm.bench.accuracy) only read them; nothing runs this
+script but a person retraining. Data: edgelstm.bench.table_data (the demo models' scaling; the masked
+model trains and tests on zero-padded variable-length series).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .table_data import MASK_VALUE, table_splits
+
+SEQ_LEN, FEATURES, CLASSES = 100, 6, 4
+SEED = 0
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """One row of the table: how to build it, and how to train it."""
+
+    name: str
+    build: Callable[[Any], Any]  # keras module -> uncompiled model
+    padded: bool = False  # trained and evaluated on zero-padded variable-length series
+    epochs: int = 60
+    learning_rate: float = 0.005
+
+
+def _head(keras: Any, x: Any) -> Any:
+    return keras.layers.Dense(CLASSES, activation="softmax", name="activity")(x)
+
+
+def _sequential(name: str, *layers: Any) -> Callable[[Any], Any]:
+    def build(keras: Any) -> Any:
+        inp = keras.Input((SEQ_LEN, FEATURES), name="imu")
+        x = inp
+        for make in layers:
+            x = make(keras)(x)
+        return keras.Model(inp, _head(keras, x), name=name)
+    return build
+
+
+def _attention(keras: Any) -> Any:
+    """LSTM outputs weighted by a softmax over time of a Dense(1) score, summed, classified (no Lambda)."""
+    L = keras.layers
+    inp = keras.Input((SEQ_LEN, FEATURES), name="imu")
+    h = L.LSTM(16, return_sequences=True, name="lstm")(inp)
+    s = L.Dense(1, name="score")(h)
+    s = L.Flatten(name="scores")(s)
+    a = L.Softmax(name="weights")(s)
+    a = L.Reshape((SEQ_LEN, 1), name="weights_t")(a)
+    c = L.Dot(axes=1, name="context")([a, h])
+    c = L.Flatten(name="context_flat")(c)
+    return keras.Model(inp, _head(keras, c), name="attention")
+
+
+MODELS: tuple[TableModel, ...] = (
+    TableModel("har_cnn_lstm", _sequential(
+        "har_cnn_lstm", lambda k: k.layers.Conv1D(32, 5, activation="relu", name="conv"),
+        lambda k: k.layers.MaxPooling1D(2, name="pool"), lambda k: k.layers.LSTM(32, name="lstm"))),
+    TableModel("crnn", _sequential(
+        "crnn", lambda k: k.layers.Conv1D(16, 3, padding="same", name="conv"),
+        lambda k: k.layers.BatchNormalization(name="bn"),
+        lambda k: k.layers.GRU(24, return_sequences=True, name="gru1"), lambda k: k.layers.GRU(24, name="gru2"))),
+    TableModel("simple_rnn", _sequential("simple_rnn", lambda k: k.layers.SimpleRNN(16, name="rnn")),
+              epochs=100, learning_rate=0.002),
+    TableModel("masked_lstm", _sequential(
+        "masked_lstm", lambda k: k.layers.Masking(MASK_VALUE, name="mask"), lambda k: k.layers.LSTM(16, name="lstm")),
+        padded=True, learning_rate=0.01),
+    TableModel("gru_relu", _sequential("gru_relu", lambda k: k.layers.GRU(16, activation="relu", name="gru"))),
+    TableModel("gru_hard_sigmoid", _sequential(
+        "gru_hard_sigmoid", lambda k: k.layers.GRU(16, recurrent_activation="hard_sigmoid", name="gru"))),
+    TableModel("lstm_backwards", _sequential(
+        "lstm_backwards", lambda k: k.layers.LSTM(16, go_backwards=True, name="lstm"))),
+    TableModel("attention", _attention, learning_rate=0.01),
+)
+NAMES = tuple(m.name for m in MODELS)
+
+
+def table_dir() -> Path:
+    """The folder the trained table models ship in (edgelstm/models/table/)."""
+    return Path(str(resources.files("edgelstm") / "models" / "table"))
+
+
+def model_path(name: str) -> Path:
+    if name not in NAMES:
+        raise KeyError(f"unknown table model {name!r}; choose from {', '.join(NAMES)}")
+    return table_dir() / f"{name}.keras"
+
+
+def spec(name: str) -> TableModel:
+    model_path(name)  # the name check
+    return next(m for m in MODELS if m.name == name)
+
+
+def train(m: TableModel, out: Path) -> dict[str, float]:
+    """Train one model with fixed seeds, save it to out/<name>.keras; returns its float accuracies."""
+    import keras
+
+    splits = table_splits(m.padded)
+    keras.utils.set_random_seed(SEED)
+    model = m.build(keras)
+    model.compile(optimizer=keras.optimizers.Adam(m.learning_rate, clipnorm=1.0),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(splits.train.x, splits.train.y, epochs=m.epochs, batch_size=8, verbose=0, shuffle=True)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{m.name}.keras"
+    tmp = path.with_suffix(".tmp.keras")
+    bare = m.build(keras)  # uncompiled: no optimizer state in the shipped file
+    bare.set_weights(model.get_weights())
+    bare.save(tmp)
+    tmp.rename(path)
+
+    def acc(ds: Any) -> float:
+        return float((np.asarray(model(ds.x, training=False)).argmax(axis=1) == ds.y).mean())
+
+    return {"train_accuracy": acc(splits.train), "test_accuracy": acc(splits.test)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edgelstm.bench.table_models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="", help=f"comma list of {', '.join(NAMES)} (default: all)")
+    p.add_argument("--out", default=None, help="folder for the .keras files (default: edgelstm/models/table/)")
+    args = p.parse_args(argv)
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
+    bad = [n for n in chosen if n not in NAMES]
+    if bad:
+        p.error(f"unknown table model {', '.join(bad)}; choose from {', '.join(NAMES)}")
+    out = Path(args.out) if args.out else table_dir()
+    summary_path = out / "training.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    for name in chosen:
+        result = train(spec(name), out)
+        summary[name] = {k: round(v, 4) for k, v in result.items()}
+        print(f"{name}: train {result['train_accuracy']:.3f}  test {result['test_accuracy']:.3f}", flush=True)
+    summary_path.write_text(json.dumps(dict(sorted(summary.items())), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
