@@ -314,8 +314,37 @@ class AttentionPoolLayer:
         return sum(d.params for d in self.score)
 
 
+@dataclass(frozen=True, eq=False)
+class LayerNormLayer:
+    """LayerNormalization over the feature axis, on every timestep (or on the one vector):
+    y = (x - mean(x)) / sqrt(var(x) + epsilon) * gamma + beta (gamma ones without scale, beta zeros without
+    center; var is the biased variance, as Keras computes it)."""
+
+    name: str
+    input_size: int
+    epsilon: float
+    gamma: np.ndarray  # (input_size,)
+    beta: np.ndarray  # (input_size,)
+    scale: bool = True  # Keras scale=: False keeps gamma at ones (no weight)
+    center: bool = True  # Keras center=: False keeps beta at zeros (no weight)
+
+    type: str = field(init=False, default="layernorm")
+
+    @property
+    def units(self) -> int:
+        return self.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.input_size
+
+    @property
+    def params(self) -> int:
+        return int(self.gamma.size * self.scale + self.beta.size * self.center)
+
+
 Layer = Union[RecurrentLayer, BidirectionalLayer, DenseLayer, Conv1DLayer, DepthwiseConv1DLayer, Pool1DLayer,
-              AttentionPoolLayer]
+              AttentionPoolLayer, LayerNormLayer]
 
 #: IR types whose outputs each read a window of input steps (they shorten the sequence and block streaming)
 WINDOWED_TYPES = ("conv1d", "dwconv1d", "pool1d")

@@ -27,7 +27,7 @@ from .layers import attention, masking
 SUPPORTED_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed(Dense)", "Conv1D",
                     "DepthwiseConv1D", "SeparableConv1D",
                     "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
-                    "BatchNormalization", "Activation", "ReLU", "Dropout", "InputLayer",
+                    "BatchNormalization", "LayerNormalization (axis=-1)", "Activation", "ReLU", "Dropout", "InputLayer",
                     "Masking (first, in front of LSTM/GRU/SimpleRNN)",
                     "attention pooling (Dense score -> Softmax over time -> Dot/Multiply)")
 _IGNORED = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}

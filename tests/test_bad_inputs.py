@@ -41,11 +41,11 @@ def test_unsupported_layer_named_with_index(tmp_path, out, user_files):
     import keras
 
     m = keras.Sequential([keras.Input((100, 6)), keras.layers.LSTM(8, return_sequences=True),
-                          keras.layers.LayerNormalization(), keras.layers.LSTM(8), keras.layers.Dense(2)])
-    path = tmp_path / "layernorm.keras"
+                          keras.layers.UnitNormalization(), keras.layers.LSTM(8), keras.layers.Dense(2)])
+    path = tmp_path / "unitnorm.keras"
     m.save(path)
     proc = run_cli("convert", str(path), "--calib", str(user_files["calib"]), "-o", str(out), check=False)
-    _assert_clean_failure(proc, out, "layer 1", "LayerNormalization", "supported layers: LSTM, GRU")
+    _assert_clean_failure(proc, out, "layer 1", "UnitNormalization", "supported layers: LSTM, GRU")
 
 
 def test_calibration_of_the_wrong_shape(tmp_path, out, user_files):

@@ -74,6 +74,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("softmax_f32", "float32", "", ""),
     _k("logistic_f32", "float32", "", ""),
     _k("tanh_f32", "float32", "", ""),
+    _k("rsqrt_f32", "float32", "", ""),  # LayerNormalization's 1/sqrt(var + eps) (int8: a lut_s8 table)
     _k("add_f32", "float32", "", ""),
     _k("clamp_f32", "float32", "", ""),
     _k("sub_f32", "float32", "", ""),

@@ -73,4 +73,4 @@ def keras_classes() -> list[str]:
 
 
 # Kinds register on import.
-from . import attention, bidirectional, conv, dense, dwconv, pooling, recurrent  # noqa: E402,F401
+from . import attention, bidirectional, conv, dense, dwconv, layernorm, pooling, recurrent  # noqa: E402,F401

@@ -85,7 +85,13 @@ class NumpyBackend:
         return self._rec(tag, np.einsum("nt,ntu->nu", weights, seq))
 
     def scale(self, a, factor, tag):
-        return self._rec(tag, a * factor)
+        return self._rec(tag, a * np.asarray(factor, np.float64))
+
+    def shift(self, a, offset, tag):
+        return self._rec(tag, a + np.asarray(offset, np.float64))
+
+    def rsqrt(self, a, tag):
+        return self._rec(tag, 1.0 / np.sqrt(a))
 
     def zeros_like(self, a, tag):
         return np.zeros_like(a)

@@ -111,8 +111,15 @@ class TFBackend:
         return self.q(tf.reshape(y, (1, u), name=self.name(tag)), tag)
 
     def scale(self, a, factor, tag):
-        n = int(a.shape[-1])
+        n = int(a.shape[-1])  # a scalar factor as a full-width constant (a per-feature one as it is)
         return self.q(tf.multiply(a, self.const(tag + ".factor", np.full(n, factor, np.float32)), name=self.name(tag)), tag)
+
+    def shift(self, a, offset, tag):
+        n = int(a.shape[-1])
+        return self.q(tf.add(a, self.const(tag + ".offset", np.full(n, offset, np.float32)), name=self.name(tag)), tag)
+
+    def rsqrt(self, a, tag):
+        return self.q(tf.math.rsqrt(a, name=self.name(tag)), tag)
 
     def zeros_like(self, a, tag):
         return tf.zeros_like(a)

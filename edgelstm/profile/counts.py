@@ -46,7 +46,7 @@ from typing import Any
 from ..errors import TargetError
 from ..ir import ModelDesc
 
-ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu", "max")
+ELEMENTWISE_OPS = ("bias_add", "gate_add", "sigmoid", "tanh", "mul", "add", "sub", "softmax", "relu", "max", "rsqrt")
 
 #: Bytes per stored element, by quantization: weights, biases, activations/hidden state, LSTM cell
 #: state, gate scratch (TFLite Micro int8 LSTM: int16 gate buffers and cell state, int32 biases).

@@ -20,7 +20,7 @@ _INT_OPS = {"bias_add": ("int32_add",), "gate_add": ("int32_add",), "add": ("int
 _FLOAT_OPS = {"bias_add": ("fp32_add",), "gate_add": ("fp32_add",), "add": ("fp32_add",), "sub": ("fp32_add",),
               "mul": ("fp32_mult",), "relu": ("fp32_add",), "max": ("fp32_add",)}
 #: sigmoid/tanh/softmax as ~10 multiply-adds (polynomial / integer reference iterations): an estimate.
-TRANSCENDENTAL_MACS = {"sigmoid": 10, "tanh": 10, "softmax": 20}
+TRANSCENDENTAL_MACS = {"sigmoid": 10, "tanh": 10, "softmax": 20, "rsqrt": 10}
 
 
 def cycles_per_mac(target: Target, dtype: str, calibrated: bool) -> tuple[float, bool]:
@@ -41,6 +41,7 @@ def layer_cycles(layer: dict[str, Any], target: Target, dtype: str, cpm: float,
     if all_inclusive:
         cyc = {k: 0.0 for k in cyc}
     cyc.setdefault("max", cyc["relu"])  # a comparison (profiles without their own figure)
+    cyc.setdefault("rsqrt", cyc["sigmoid"])  # one table lookup / libm call, as sigmoid (no profile figure yet)
     ew_total = sum(n * cyc[op] for op, n in layer["elementwise"].items())
     if "directions" not in layer:  # dense, conv, pooling: one application per call
         per_call_ew = sum(n * cyc[op] for op, n in layer["elementwise_per_call"].items())

@@ -1,4 +1,4 @@
-"""LOGISTIC and TANH (and a RELU/RELU6 the converter could not fuse into the op before it, such as
+"""LOGISTIC, TANH and RSQRT (LayerNormalization's 1/sqrt(var + eps)) (and a RELU/RELU6 the converter could not fuse into the op before it, such as
 after the int16 LSTM cell's QUANTIZE). int8: a 256-entry table filled by running TFLite Micro's
 own kernel on every int8 input (exact by construction); float32: expf/tanhf."""
 from __future__ import annotations
@@ -64,6 +64,11 @@ def relu6_s8(ctx: Context, op) -> Emitted:
     return _lut(ctx, op, "relu6 (requantized)")
 
 
+@handler("RSQRT", "int8")
+def rsqrt_s8(ctx: Context, op) -> Emitted:
+    return _lut(ctx, op, "rsqrt")
+
+
 @handler("LOGISTIC", "float32")
 def logistic_f32(ctx: Context, op) -> Emitted:
     n = ctx.graph.t(op.outputs[0]).size
@@ -74,3 +79,9 @@ def logistic_f32(ctx: Context, op) -> Emitted:
 def tanh_f32(ctx: Context, op) -> Emitted:
     n = ctx.graph.t(op.outputs[0]).size
     return Emitted.of("", call("tanh_f32", str(n), ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+
+
+@handler("RSQRT", "float32")
+def rsqrt_f32(ctx: Context, op) -> Emitted:
+    n = ctx.graph.t(op.outputs[0]).size
+    return Emitted.of("", call("rsqrt_f32", str(n), ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))

@@ -135,7 +135,7 @@ typedef struct {
 } el_add_s16_t;
 void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
-/* LOGISTIC and TANH: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
+/* LOGISTIC, TANH and RSQRT: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */
 void el_lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);
 
@@ -266,6 +266,7 @@ void el_mul_f32(int32_t size, const float *a, const float *b, float *y);
 void el_clamp_f32(int32_t size, float lo, float hi, float *y); /* a fused RELU/RELU6/RELU_N1_TO_1, in place */
 void el_logistic_f32(int32_t size, const float *x, float *y);
 void el_tanh_f32(int32_t size, const float *x, float *y);
+void el_rsqrt_f32(int32_t size, const float *x, float *y); /* 1 / sqrtf(x) */
 void el_softmax_f32(int32_t rows, int32_t depth, float beta, const float *x, float *y);
 
 /* CONV_2D (Conv1D), float: per output, the products over the valid taps and input channels summed
