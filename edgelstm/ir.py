@@ -410,7 +410,8 @@ class ModelDesc:
 
         A Bidirectional layer needs the whole window; so does a go_backwards layer, which
         processes the window from its last step (streaming it forward computes another model).
-        Convolution and pooling front ends run over the whole window too (no ring buffers yet)."""
+        Convolution and pooling front ends have no one-step graph (the C export streams the 'valid'
+        ones through a ring of inputs: edgelstm.export.stream)."""
         return not self.stream_blocker
 
     @property
@@ -419,8 +420,9 @@ class ModelDesc:
         windowed = [l for l in self.layers if l.type in WINDOWED_TYPES]
         if windowed:
             names = ", ".join(sorted({l.type for l in windowed}))
-            return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs; edgelstm keeps no ring "
-                    "buffer of past inputs yet)")
+            return (f"Conv1D/pooling layers ({names}: each output reads a window of inputs, and no one-step .tflite "
+                    "holds the ring buffer of past inputs that takes; the C export streams a 'valid' front end in "
+                    "front of LSTMs through one)")
         if any(l.type == "attention" for l in self.layers):
             return "attention pooling layers (the softmax weighs every timestep of the window)"
         if self.has_bidirectional:

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
+from edgelstm.export.check import (MODE_RUN, MODE_STEP, build_host, expected_run, expected_step, make_vectors,
+                                   run_check_program)
 
 
 T, F = 20, 3  # window and features of every model here
@@ -41,6 +42,11 @@ def _build(kind: str):
                  L.GRU(8, return_sequences=True), L.GRU(8), L.Dense(3, activation="softmax")],
         "same_gavg": [*same_front, L.LSTM(8, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(3)],
         "same_gmax": [*same_front, L.LSTM(8, return_sequences=True), L.GlobalMaxPooling1D(), L.Dense(3)],
+        # a 'valid' front end the C export streams through a ring: dilated conv, overlapping strided average
+        # pooling, strided depthwise conv with relu, stacked LSTMs, a linear head (9 inputs per step, stride 4)
+        "window": [L.Conv1D(8, 3, dilation_rate=2), L.AveragePooling1D(3, strides=2),
+                   L.DepthwiseConv1D(2, strides=2, activation="relu"), L.LSTM(8, return_sequences=True), L.LSTM(6),
+                   L.Dense(3)],
     }[kind]
     m = keras.Sequential([keras.Input((T, F)), *layers])
     x = np.random.default_rng(3).normal(size=(24, T, F)).astype(np.float32)
@@ -57,6 +63,7 @@ EXPORTS = {  # name: (model, quant)
     "crnn": ("crnn", "int8"),
     "same_gavg": ("same_gavg", "int8"),
     "same_gmax_f32": ("same_gmax", "float32"),
+    "window": ("window", "int8"),
 }
 
 
@@ -105,7 +112,10 @@ WANT = {
                   {"conv_s8", "avgpool_s8", "maxpool_s8", "mean_s8"}),
     "same_gmax_f32": ({"CONV_2D": 2, "AVERAGE_POOL_2D": 1, "MAX_POOL_2D": 1, "REDUCE_MAX": 1},
                       {"conv_f32", "avgpool_f32", "maxpool_f32", "reduce_max_f32"}),
+    "window": ({"CONV_2D": 1, "AVERAGE_POOL_2D": 1, "DEPTHWISE_CONV_2D": 1, "UNIDIRECTIONAL_SEQUENCE_LSTM": 2},
+               {"conv_s8", "avgpool_s8", "dwconv_s8", "lstm_step_s8"}),
 }
+STREAMED = {"cnn_lstm": (6, 2), "window": (9, 4)}  # exports with hx_step through a ring: (window rows, stride)
 
 
 @pytest.mark.parametrize("name", list(EXPORTS))
@@ -116,8 +126,9 @@ def test_conv_front_end_export_is_bit_exact_with_tflm(name, conv_exports, tmp_pa
     for op, n in ops.items():
         assert info["ops"].get(op) == n, (op, info["ops"])
     assert kernels <= {k["kernel"] for k in info["kernels"]}
-    # the export's own check against TFLite Micro
-    assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == [("run", 0)]
+    # the export's own check against TFLite Micro (hx_step too when it streams through a ring)
+    modes = [("run", 0), ("step", 0)] if name in STREAMED else [("run", 0)]
+    assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == modes
     # and more vectors here: random, the two extremes, and runs of extreme values (saturated windows)
     xs = make_vectors(info, None, n_random=24, seed=12)
     if info["api"]["dtype"] == "int8":
@@ -132,11 +143,25 @@ def test_conv_front_end_export_is_bit_exact_with_tflm(name, conv_exports, tmp_pa
         assert len(np.unique(got)) > 4  # the outputs vary with the input (not a constant model)
     else:
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if name in STREAMED:  # every hx_step output, on the same vectors, against TFLite Micro on the window graph
+        steps = run_check_program([str(exe)], info, xs, MODE_STEP)
+        assert steps.shape == (len(xs), T, info["api"]["output_size"])
+        assert np.array_equal(steps, expected_step(d, info, xs)), "hx_step differs from TFLite Micro"
+        assert np.array_equal(steps[:, -1:], got)  # streaming the window ends where hx_run does
 
 
-def test_conv_models_do_not_stream(conv_exports):
-    """Conv/pooling front ends read windows of inputs: the export has hx_run only, and says why."""
-    d = conv_exports["cnn_lstm"]
+def test_valid_front_ends_stream_through_a_ring_and_same_ones_do_not(conv_exports):
+    """'valid' conv/pool front ends before LSTMs: hx_step through a ring of the last R inputs, one recurrent step
+    every S inputs; a 'same' front end (its last windows read inputs not yet arrived) is hx_run only, and says why."""
+    for name, (rows, stride) in STREAMED.items():
+        d = conv_exports[name]
+        info = _info(d)
+        assert info["api"]["streaming"] is True and info["api"]["window"] == {"rows": rows, "stride": stride}
+        assert info["api"]["functions"] == ["hx_reset", "hx_step", "hx_run"] and "window graph" in info["c_graph"]
+        header = (d / "hx_model.h").read_text()
+        assert f"#define HX_WINDOW_ROWS {rows}" in header and f"#define HX_WINDOW_STRIDE {stride}" in header
+        assert f"window[{rows * F}]" in header and "void hx_step" in header
+    d = conv_exports["same_gavg"]
     info = _info(d)
     assert info["api"]["streaming"] is False and info["api"]["functions"] == ["hx_reset", "hx_run"]
     assert "Conv1D/pooling" in info["c_graph"]
@@ -164,6 +189,8 @@ def test_cnn_lstm_on_qemu_cortex_m4_is_bit_exact(conv_exports):
     assert r["mismatches"] == 0 and r["max_abs_diff_lsb"] == 0
     # conv (16 x 16 steps x 5 taps x 3 in), LSTM (8 steps x 4 gates x 16 x (16 + 16)), Dense (16 x 4)
     assert r["macs_per_inference"] == info["macs"]["per_run"] == 16 * 16 * 5 * 3 + 8 * 4 * 16 * 32 + 16 * 4
+    # hx_run is hx_step over the inputs (ring of 6): a completing hx_step runs 2 conv outputs, one LSTM step, Dense
+    assert info["macs"]["per_step"] == 2 * 16 * 5 * 3 + 4 * 16 * 32 + 16 * 4
     assert {"conv_s8", "maxpool_s8"} <= set(r["flash_bytes"]["kernels"])
 
 

@@ -24,6 +24,7 @@ from ..convert import verdict
 from ..errors import DataError, QualityError, UnsupportedCombination
 from ..outdir import Replacement
 from .cformat import c_identifier
+from . import stream
 from .cgen import Generator
 from . import kernels as kernel_table
 from . import packaging
@@ -128,7 +129,8 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
                        "masked steps); <name>_run still takes the whole padded window")
     rules.check(desc, "tflite", variant, quant)
     tgt = load_target(target)
-    streaming = desc.streamable
+    window = None if desc.streamable else stream.plan(desc)  # a 'valid' conv/pool front end: a ring of inputs
+    streaming = desc.streamable or window is not None
     say = progress or (lambda _m: None)
 
     out_dir = Path(out_dir)
@@ -136,19 +138,22 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
     output = Replacement(out_dir, marker="export.json").open()
     staging = output.staging
     try:
-        variants = sorted({variant} | ({"stateful"} if streaming else set()))
+        variants = sorted({variant} | ({"stateful"} if desc.streamable else set()))
         manifest = convert(model, staging / "convert", ["tflite"], variants, [quant], calib=calib,
                            validation=validation, progress=say)
         art = manifest.get("tflite", variant, quant)
         _check_verdict(art, force, strict)
         tflite = Path(art["path"]).read_bytes()
-        step = Path(manifest.get("tflite", "stateful", quant)["path"]).read_bytes() if streaming else tflite
+        if window is not None:
+            step = stream.window_graph(tflite, window)
+        else:
+            step = Path(manifest.get("tflite", "stateful", quant)["path"]).read_bytes() if streaming else tflite
         graph = read_graph(step)
         command = portable_command(command, out_dir) if command else f"edgelstm export ... --name {name}"
         source = str(desc.source or desc.name)
         source_rel = relative_path(source, out_dir) if Path(source).is_file() else source
         banner = _banner(name, command, source_rel, _sha(desc.source or desc.name), _sha(step))
-        gen = Generator(graph, desc, name, "step" if streaming else "sequence").generate(banner)
+        gen = Generator(graph, desc, name, "step" if streaming else "sequence", window=window).generate(banner)
         say("generated C")
 
         pkg = staging / "export"
@@ -183,12 +188,12 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "edgelstm_version": __version__, "name": name, "command": command,
             "model": dict(desc.summary(), source=source_rel, source_sha256=_sha(desc.source or desc.name)),
             "quant": quant, "variant": variant, "target": tgt.name,
-            "c_graph": "stateful step graph of the same conversion (bit-identical to the sequence graph)"
-                       if streaming else f"sequence graph (no {name}_step: {desc.stream_blocker} need the whole window)",
+            "c_graph": _c_graph(desc, name, window, streaming),
             "api": {"seq_len": desc.seq_len, "input_size": desc.input_size,
                     "output_size": y_info.size if streaming else y_info.size // out_steps,
                     "output_steps": out_steps, "output_is_sequence": desc.output_is_sequence,
                     "dtype": x_info.dtype, "streaming": streaming,
+                    **({"window": window.as_dict()} if window is not None else {}),
                     "input_scale": x_info.q_scale, "input_zero_point": x_info.q_zero_point,
                     "output_scale": y_info.q_scale, "output_zero_point": y_info.q_zero_point,
                     "functions": [f"{name}_reset", *([f"{name}_masked"] if desc.mask_value is not None else []),
@@ -197,7 +202,7 @@ def export(model: Any, out_dir: str | Path, quant: str = "int8", variant: str = 
             "memory": {"state_struct_bytes": gen.state_bytes, "scratch_bytes": gen.scratch_bytes,
                        "arena_bytes": gen.arena_bytes,
                        "kernel_scratch_bytes": gen.scratch_bytes - -(-gen.arena_bytes // 8) * 8},
-            "macs": _macs(desc, quant, streaming),
+            "macs": _macs(desc, quant, streaming, window),
             **({"notes": [n for n in (masked_note, "Masking: macs.per_run counts every step (an upper bound: "
                                       "masked steps are skipped)", _mask_range_note(desc, x_info)) if n]}
                if desc.mask_value is not None else {}),
@@ -274,13 +279,25 @@ def _check_verdict(art: dict, force: bool, strict: bool) -> None:
                            "try other --calib data or --quant float32 (--force writes it anyway)")
 
 
-def _macs(desc: Any, quant: str, streaming: bool) -> dict[str, int]:
-    """MACs the generated code executes: <name>_step runs the whole step graph (the head included);
-    <name>_run runs the recurrent layers every timestep and a Dense head once (every step when the
-    model returns a sequence): the model's MACs per inference either way."""
+def _c_graph(desc: Any, name: str, window: stream.Window | None, streaming: bool) -> str:
+    if window is not None:
+        return (f"window graph of the sequence graph (the front end on the last {window.rows} inputs, one recurrent "
+                f"step every {window.stride} inputs; the same ops and quantization)")
+    if streaming:
+        return "stateful step graph of the same conversion (bit-identical to the sequence graph)"
+    return f"sequence graph (no {name}_step: {desc.stream_blocker} need the whole window)"
+
+
+def _macs(desc: Any, quant: str, streaming: bool, window: stream.Window | None = None) -> dict[str, int]:
+    """MACs the generated code executes: <name>_step runs the whole step graph (the head included; with a
+    window ring: the front end on the window too, on the inputs that complete one); <name>_run runs the
+    recurrent layers every timestep and a Dense head once (every step when the model returns a sequence):
+    the model's MACs per inference either way."""
     from ..profile.counts import count_model
 
     t = count_model(desc, quant)["totals"]
+    if window is not None:
+        return {"per_step": count_model(desc.with_seq_len(window.rows), quant)["totals"]["macs"], "per_run": t["macs"]}
     return {"per_step": t["stream_macs_per_step"] if streaming else 0, "per_run": t["macs"]}
 
 

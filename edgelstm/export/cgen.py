@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import UnsupportedCombination
 from ..ir import ModelDesc
+from .stream import Window
 from . import fusion
 from . import kernels as kernel_table
 from . import ops as op_handlers
@@ -61,8 +62,11 @@ class Generated:
 
 
 class Generator:
-    def __init__(self, graph: Graph, desc: ModelDesc, prefix: str, mode: str) -> None:
-        self.graph, self.desc, self.prefix, self.mode = graph, desc, prefix, mode
+    def __init__(self, graph: Graph, desc: ModelDesc, prefix: str, mode: str, window: Window | None = None) -> None:
+        """mode "sequence" (the whole window per call) or "step"; ``window``: the step graph is the window
+        graph of a convolutional front end (export.stream), fed from a ring of the last inputs in the state."""
+        self.graph, self.desc, self.prefix, self.mode, self.window = graph, desc, prefix, mode, window
+        self._reset_lines: list[str] = []
         self.states: list[StateField] = []
         self._state_init: dict[str, int] = {}
         self.kernel_scratch_bytes = 0  # the kernels' work memory at the start of the scratch
@@ -165,6 +169,17 @@ class Generator:
         g = self.graph
         x_in = g.inputs[0]
         self._ptr[x_in] = "x"
+        if self.window is not None:  # the graph reads the ring of the last R inputs
+            x = g.t(x_in)
+            self.states.append(StateField("window", CTYPES[x.dtype], x.size,
+                                          f"the last {self.window.rows} inputs, oldest first (ring for the front end)"))
+            if x.q_zero_point:
+                self._state_init["window"] = x.q_zero_point
+            self.states.append(StateField("countdown", "int32_t", 1,
+                                          f"inputs until the next recurrent step (every {self.window.stride})"))
+            self._reset_lines.append(f"    s->countdown[0] = {self.window.rows};   /* the first window: "
+                                     f"{self.window.rows} inputs */")
+            self._ptr[x_in] = "s->window"
         for k, i in enumerate(g.inputs[1:]):
             t = g.t(i)
             name = c_identifier(t.name[len("state_"):] if t.name.startswith("state_") else f"state{k}")
@@ -210,10 +225,11 @@ class Generator:
             if op.kind in fusion.FUSED_KINDS:
                 self._op_names[op.index] = self._unique(op.options.c_name)
         self._plan()
-        if self.masked:
+        if self.masked or self.window is not None:
             y = g.t(g.outputs[0])
+            why = "masked steps" if self.masked else "inputs that complete no window"
             self.states.append(StateField("last_y", CTYPES[y.dtype], y.size,
-                                          "Masking: the last output, returned for masked steps (reset: 0.0)"))
+                                          f"the last output, returned for {why} (reset: 0.0)"))
             if y.q_zero_point:
                 self._state_init["last_y"] = y.q_zero_point
         head = self._head_ops()
@@ -287,6 +303,11 @@ class Generator:
         if self.dtype == "int8":
             lines += [f"#define {P}_INPUT_SCALE {x.q_scale!r}f", f"#define {P}_INPUT_ZERO_POINT {x.q_zero_point}",
                       f"#define {P}_OUTPUT_SCALE {y.q_scale!r}f", f"#define {P}_OUTPUT_ZERO_POINT {y.q_zero_point}"]
+        if self.window is not None:
+            w = self.window
+            lines += [f"#define {P}_WINDOW_ROWS {w.rows}   /* inputs one recurrent step reads (the front end's "
+                      "receptive field) */",
+                      f"#define {P}_WINDOW_STRIDE {w.stride}   /* inputs between two recurrent steps */"]
         if self.masked:
             mq = mask_input_value(d.mask_value, self.dtype, x.q_scale, x.q_zero_point)  # type: ignore[arg-type]
             lines += [f"#define {P}_MASK_VALUE {float(np.float32(d.mask_value))!r}f   /* Keras Masking(mask_value) */",
@@ -315,6 +336,11 @@ class Generator:
             lines += [f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence ended "
                       "here;\n   state carried in s. */",
                       f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y);"]
+            if self.window is not None:
+                lines[-2] = (f"/* One input: x_t[{P}_INPUT_SIZE] in, kept in the ring of the last {P}_WINDOW_ROWS; "
+                             f"when it completes a\n   window (every {P}_WINDOW_STRIDE inputs), one recurrent step. "
+                             f"y[{P}_OUTPUT_SIZE]: the output as if the sequence\n   ended at the last completed "
+                             "window (before the first: 0.0). */")
             if self.masked:
                 lines[-2] = (f"/* One timestep: x_t[{P}_INPUT_SIZE] in, y[{P}_OUTPUT_SIZE] out as if the sequence "
                              f"ended here;\n   state carried in s. A masked x_t returns at once: state unchanged, y = "
@@ -333,13 +359,26 @@ class Generator:
         src += [f"void {p}_reset({p}_state_t *s)", "{", "    memset(s, 0, sizeof(*s));"]
         for name, v in self._state_init.items():
             src.append(f"    memset(s->{name}, {v & 0xff}, sizeof(s->{name}));   /* zero point {v} */")
-        src += ["}", ""]
+        src += [*self._reset_lines, "}", ""]
         copy_y = f"    memcpy(y, {self.ptr(g.outputs[0])}, {y.size} * sizeof(*y));"
         states = [f"    memcpy({self.ptr(i)}, {self.ptr(o)}, sizeof({self.ptr(i)}));   /* new state */"
                   for i, o in zip(g.inputs[1:], g.outputs[1:])]
+        if self.window is not None:
+            src += self._window_functions(bool(tail), body + states, tail + [copy_y])
+        else:
+            src += self._sequence_functions(tail, body + states, copy_y, step)
+        src += ["#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION", ""]
+        fields = [(f.ctype, f.count) for f in self.states] or [("uint8_t", 1)]
+        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), self.scratch_bytes, kinds,
+                         self._weights, set(self.kernels), list(self.calls))
+
+    def _sequence_functions(self, tail: list[str], body: list[str], copy_y: str, step: bool) -> list[str]:
+        """<p>_graph (and <p>_head), <p>_step and <p>_run of a step graph (masked or not) or a sequence graph."""
+        p, P, ct = self.prefix, self.prefix.upper(), self.ctype
+        src: list[str] = []
         if tail:  # the recurrent body per step, the head once (in <p>_run: after the last step)
             src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch, const {ct} *x)",
-                                  ["/* one timestep of the recurrent layers */"], body + states)
+                                  ["/* one timestep of the recurrent layers */"], body)
             src += self._function(f"static void {p}_head({p}_state_t *s, void *scratch, {ct} *y)",
                                   ["/* the output from the last recurrent output (run once per sequence) */"],
                                   tail + [copy_y])
@@ -348,7 +387,7 @@ class Generator:
             run_end = [f"    {p}_head(s, scratch, y);"]
         else:
             src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch, const {ct} *x, {ct} *y)",
-                                  [], body + [copy_y] + states)
+                                  [], body + [copy_y])
             step_calls, run_end = [f"    {p}_graph(s, scratch, x_t, y);"], []
             run_loop = [f"        {p}_graph(s, scratch, x_seq + t * {P}_INPUT_SIZE, "
                         f"y + ({P}_OUTPUT_STEPS > 1 ? t * {P}_OUTPUT_SIZE : 0));"]
@@ -363,10 +402,49 @@ class Generator:
         else:
             src += [f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{",
                     f"    {p}_reset(s);", f"    {p}_graph(s, scratch, x_seq, y);", "}", ""]
-        src += ["#undef EL_MODEL_ALIGN", "#undef EL_MODEL_SECTION", ""]
-        fields = [(f.ctype, f.count) for f in self.states] or [("uint8_t", 1)]
-        return Generated(header, "\n".join(src), self.arena_bytes, _struct_size(fields), self.scratch_bytes, kinds,
-                         self._weights, set(self.kernels), list(self.calls))
+        return src
+
+    def _window_functions(self, has_head: bool, body: list[str], head: list[str]) -> list[str]:
+        """<p>_push, <p>_step and <p>_run of a model streamed through a window ring (export.stream): the
+        recurrent step runs on the inputs a window completes; the others return the last output."""
+        p, P, ct, w = self.prefix, self.prefix.upper(), self.ctype, self.window
+        assert w is not None
+        keep = "    memcpy(s->last_y, y, sizeof(s->last_y));"
+        src = [f"/* x_t into the ring of the last {w.rows} inputs; 1 when it completes a window (every {w.stride} "
+               "inputs once the first is full) */",
+               f"static int {p}_push({p}_state_t *s, const {ct} *x_t)", "{",
+               f"    memmove(s->window, s->window + {P}_INPUT_SIZE, ({w.rows} - 1) * {P}_INPUT_SIZE * sizeof(*x_t));",
+               f"    memcpy(s->window + ({w.rows} - 1) * {P}_INPUT_SIZE, x_t, {P}_INPUT_SIZE * sizeof(*x_t));",
+               "    if (--s->countdown[0] > 0) {", "        return 0;", "    }",
+               f"    s->countdown[0] = {w.stride};", "    return 1;", "}", ""]
+        if has_head:
+            src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch)",
+                                  ["/* the front end on the window, one step of the recurrent layers */"], body)
+            src += self._function(f"static void {p}_head({p}_state_t *s, void *scratch, {ct} *y)",
+                                  ["/* the output from the last recurrent output */"], head)
+            step = [f"    {p}_graph(s, scratch);", f"    {p}_head(s, scratch, y);"]
+        else:
+            src += self._function(f"static void {p}_graph({p}_state_t *s, void *scratch, {ct} *y)",
+                                  ["/* the front end on the window, one step of the recurrent layers, the output */"],
+                                  body + head[-1:])
+            step = [f"    {p}_graph(s, scratch, y);"]
+        src += [f"void {p}_step({p}_state_t *s, void *scratch, const {ct} *x_t, {ct} *y)", "{",
+                f"    if (!{p}_push(s, x_t)) {{",
+                "        memcpy(y, s->last_y, sizeof(s->last_y));   /* no new window: the last output */",
+                "        return;", "    }", *step, keep, "}", "",
+                f"void {p}_run({p}_state_t *s, void *scratch, const {ct} *x_seq, {ct} *y)", "{",
+                f"    {p}_reset(s);"]
+        if has_head:  # the recurrent steps on every window, the head once
+            src += ["    int32_t stepped = 0;", f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
+                    f"        if ({p}_push(s, x_seq + t * {P}_INPUT_SIZE)) {{", f"            {p}_graph(s, scratch);",
+                    "            stepped = 1;", "        }", "    }", "    if (stepped) {",
+                    f"        {p}_head(s, scratch, y);", "    " + keep, "    } else {",
+                    "        memcpy(y, s->last_y, sizeof(s->last_y));", "    }", "}", ""]
+        else:
+            src += ["    memcpy(y, s->last_y, sizeof(s->last_y));", f"    for (int32_t t = 0; t < {P}_SEQ_LEN; ++t) {{",
+                    f"        if ({p}_push(s, x_seq + t * {P}_INPUT_SIZE)) {{", f"            {p}_graph(s, scratch, y);",
+                    "        }", "    }", keep, "}", ""]
+        return src
 
     def _masked_functions(self, has_head: bool, step_calls: list[str]) -> list[str]:
         """<p>_masked, <p>_step and <p>_run of a model with Masking: masked steps are skipped."""

@@ -42,8 +42,36 @@ def expected_run(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
 
 def expected_step(export_dir: Path, info: dict, xs: np.ndarray) -> np.ndarray:
     """What TFLite Micro computes for <p>_step, step by step from reset: (n, T, out)."""
-    return reference((export_dir / info["files"]["step_tflite"]).read_bytes(), xs, MODE_STEP, streaming_graph=True,
-                     mask=mask_input(info))
+    step = (export_dir / info["files"]["step_tflite"]).read_bytes()
+    window = info["api"].get("window")
+    if window:
+        return reference_window(step, xs, window["rows"], window["stride"])
+    return reference(step, xs, MODE_STEP, streaming_graph=True, mask=mask_input(info))
+
+
+def reference_window(tflite: bytes, xs: np.ndarray, rows: int, stride: int) -> np.ndarray:
+    """TFLite Micro on a window graph (export.stream), step by step from reset: the last ``rows`` inputs in
+    a ring (reset: the input zero point), one invoke when an input completes a window (the ``rows``-th,
+    then every ``stride``-th); the other steps repeat the last output (before any: the output zero point)."""
+    from ..convert.runners import TFLMEngine
+
+    eng = TFLMEngine(tflite)
+    inp, out = eng.inputs[0], eng.outputs[0]
+    ys = []
+    for x in xs:
+        eng.reset()
+        ring = np.full((rows, x.shape[-1]), inp.zero_point, inp.dtype)
+        last = np.full(int(np.prod(out.shape)), out.zero_point, out.dtype)
+        countdown, steps = rows, []
+        for t in range(x.shape[0]):
+            ring = np.concatenate([ring[1:], x[t:t + 1].astype(inp.dtype)])
+            countdown -= 1
+            if countdown == 0:
+                countdown = stride
+                last = np.asarray(eng.run([ring.reshape(inp.shape)])[0]).reshape(-1)
+            steps.append(last)
+        ys.append(np.stack(steps))
+    return np.stack(ys)
 
 
 def mask_input(info: dict) -> float | None:
