@@ -1,6 +1,6 @@
 """The int16 cell path of a lowered int8 LSTM (convert.cell16) in the C export.
 
-Each kernel (requantize_s8_s16, requantize_s16_s8, requantize_s8_s8, mul_s16, add_s16) runs alone,
+Each kernel (requantize_s8_s16, requantize_s16_s8, requantize_s8_s8, mul_s16, add_s16, sub_s16) runs alone,
 through its export handler (parameters precomputed by quantparams as TFLite Micro's Prepare does),
 against TFLite Micro on a one-op model over the whole input range, several scale ratios and
 saturation: every output must be equal. Then whole mixed LSTM/GRU models go through
@@ -31,7 +31,7 @@ _ACT_RELU = 1
 # ---- one-op models -------------------------------------------------------------------------------
 def _one_op_model(kind: str, inputs: list[tuple[str, float, int]], output: tuple[str, float, int], n: int,
                   activation: int = 0) -> bytes:
-    """A .tflite holding one QUANTIZE / MUL / ADD on (1, n) tensors given as (dtype, scale, zero point)."""
+    """A .tflite holding one QUANTIZE / MUL / ADD / SUB on (1, n) tensors given as (dtype, scale, zero point)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fbu
 
@@ -57,6 +57,10 @@ def _one_op_model(kind: str, inputs: list[tuple[str, float, int]], output: tuple
     elif kind == "MUL":
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.MulOptions, schema.MulOptionsT()
         op.builtinOptions.fusedActivationFunction = activation
+    elif kind == "SUB":
+        op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.SubOptions, schema.SubOptionsT()
+        op.builtinOptions.fusedActivationFunction = activation
+        op.builtinOptions.potScaleInt16 = False
     else:
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.AddOptions, schema.AddOptionsT()
         op.builtinOptions.fusedActivationFunction = activation
@@ -228,12 +232,30 @@ def test_add_s16_matches_tflm(s1, s2, s_out, act, pairs, tmp_path):
         assert y.min() == -32768 and y.max() == 32767
 
 
+@pytest.mark.parametrize("s1,s2,s_out,act", [
+    (CELL, CELL, CELL, 0),                      # saturates at both ends
+    (2.0 ** -10, 2.0 ** -11, 2.0 ** -11, 0),    # a GRU's h - n: different power-of-two scales
+    (2.0 ** -12, CELL, 2.0 ** -14, 0),          # the larger scale second, output finer than it
+    (1.7e-4, 2.3e-5, 3.1e-4, 0),                # non-power-of-two: ratios formed in float32 would differ here
+    (3.3e-4, 1.1e-4, 7.7e-5, 0),
+    (CELL, 2.0 ** -13, CELL, _ACT_RELU),        # a fused activation clamps at 0
+])
+def test_sub_s16_matches_tflm(s1, s2, s_out, act, pairs, tmp_path):
+    y = _assert_same_as_tflm("SUB", [("int16", s1, 0), ("int16", s2, 0)], ("int16", s_out, 0), pairs, tmp_path,
+                             activation=act)
+    if s1 == s2 == s_out and not act:
+        assert y.min() == -32768 and y.max() == 32767
+    if act:
+        assert y.min() == 0
+
+
 def test_int16_mul_and_add_refuse_zero_points(tmp_path):
     from edgelstm.errors import UnsupportedCombination
 
-    model = _one_op_model("ADD", [("int16", CELL, 3), ("int16", CELL, 0)], ("int16", CELL, 0), 4)
-    with pytest.raises(UnsupportedCombination, match="zero point"):
-        _run_c(model, [np.zeros(4, np.int16)] * 2, tmp_path)
+    for kind in ("ADD", "SUB"):
+        model = _one_op_model(kind, [("int16", CELL, 3), ("int16", CELL, 0)], ("int16", CELL, 0), 4)
+        with pytest.raises(UnsupportedCombination, match="zero point"):
+            _run_c(model, [np.zeros(4, np.int16)] * 2, tmp_path)
 
 
 # ---- whole mixed models through the CLI -------------------------------------------------------------

@@ -65,6 +65,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("sub_s8", "int8", "", "el_addsub_s8_t"),
     _k("mul_s8", "int8", "", "el_mul_s8_t"),
     _k("add_s16", "int16", "", "el_add_s16_t"),
+    _k("sub_s16", "int16", "", "el_add_s16_t"),
     _k("mul_s16", "int16", "", "el_mul_s16_t"),
     _k("requantize_s8_s16", "int8", "", "el_requantize_t"),
     _k("requantize_s16_s8", "int16", "", "el_requantize_t"),

@@ -1,5 +1,5 @@
 """ADD, SUB, MUL: gate sums, GRU state updates, Bidirectional merges; in int16, the cell update
-c = f*c + i*g of a lowered int8 LSTM (convert.cell16)."""
+c = f*c + i*g of a lowered int8 LSTM (convert.cell16) and int16 SUB (TFLite Micro's general path)."""
 from __future__ import annotations
 
 import numpy as np
@@ -111,6 +111,19 @@ def mul_s16(ctx: Context, op) -> Emitted:
 
 @handler("ADD", "int16")
 def add_s16(ctx: Context, op) -> Emitted:
+    return _addsub_s16(ctx, op, "add_s16")
+
+
+@handler("SUB", "int16")
+def sub_s16(ctx: Context, op) -> Emitted:
+    return _addsub_s16(ctx, op, "sub_s16")
+
+
+def _addsub_s16(ctx: Context, op, fn: str) -> Emitted:
+    """int16 ADD / SUB (general path, zero points 0), parameters as TFLite Micro's Prepare derives them.
+    SUB's match ADD's (ratios in double): some TFLite Micro sources form them in float32, but the pinned
+    tflite-micro computes SUB as ADD does (tests/test_int16_kernels.py: float32 ratios differ by one LSB
+    on 543 of 589824 pairs at non-power-of-two scales; double ratios on none)."""
     g = ctx.graph
     _symmetric_s16(ctx, op)
     a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
@@ -126,8 +139,9 @@ def add_s16(ctx: Context, op) -> Emitted:
         ("input2_shift", p["input2_shift"]),
         ("output_offset", y.q_zero_point), ("output_multiplier", p["output_multiplier"]),
         ("output_shift", p["output_shift"]), ("act_min", lo), ("act_max", hi)],
-        f"int16 ADD (general path): scales {a.q_scale:.6g} + {b.q_scale:.6g} -> {y.q_scale:.6g}")
-    return Emitted.of(defs, call("add_s16", f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
+        f"int16 {op.kind} (general path): scales {a.q_scale:.6g} {'-' if fn == 'sub_s16' else '+'} "
+        f"{b.q_scale:.6g} -> {y.q_scale:.6g}")
+    return Emitted.of(defs, call(fn, f"&{name}", pa, pb, ctx.ptr(op.outputs[0])))
 
 
 def _f32(ctx: Context, op, fn: str) -> Emitted:

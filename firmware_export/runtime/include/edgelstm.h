@@ -134,6 +134,8 @@ typedef struct {
     int32_t act_min, act_max;
 } el_add_s16_t;
 void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
+/* SUB, int16: a - b, the same general path and parameters as el_add_s16. */
+void el_sub_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
 /* LOGISTIC, TANH and RSQRT: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */
