@@ -48,7 +48,8 @@ def test_lstm_closed_form(i, h, T):
     for g in l["gates"].values():
         assert (g["input_macs_per_step"], g["recurrent_macs_per_step"], g["bias_adds_per_step"]) == (h * i, h * h, h)
     assert l["elementwise_per_step"] == {"bias_add": 4 * h, "gate_add": 4 * h, "sigmoid": 3 * h, "tanh": 2 * h,
-                                         "mul": 3 * h, "add": h, "sub": 0, "softmax": 0, "relu": 0, "max": 0}
+                                         "mul": 3 * h, "add": h, "sub": 0, "softmax": 0, "relu": 0, "max": 0,
+                                         "rsqrt": 0}
     assert l["params"] == 4 * h * (i + h) + 4 * h
     # int8: int8 weights, int32 biases, 8 B of quant params per output channel of 8 matrices
     assert l["weight_bytes"] == 4 * h * (i + h) + 4 * 4 * h + 8 * 8 * h

@@ -13,10 +13,11 @@ from .convert import bench_convert
 from .device import bench_device
 from .kernels import bench_kernels
 from .sidebyside import bench_cmsis_nn
+from .table_device import bench_table_device
 
 #: Each benchmark returns (name, rows, markdown table). Later stages add theirs here. cmsis_nn before
 #: kernels: the kernel fits reuse its runs of our exports (exports.run_spec).
-BENCHMARKS = (bench_convert, bench_accuracy, bench_device, bench_cmsis_nn, bench_kernels)
+BENCHMARKS = (bench_convert, bench_accuracy, bench_table_device, bench_device, bench_cmsis_nn, bench_kernels)
 #: Benchmarks that also write files of their own into --out (accuracy: accuracy.json, accuracy.md).
 WRITES_FILES = (bench_accuracy,)
 

@@ -63,8 +63,9 @@ def _inbound(layer: Any, model_nodes: Any) -> list:
     if not nodes:
         return []
     node = nodes[0]
-    return [p.operation if hasattr(p, "operation") else p.layer  # Keras 3 / tf_keras
-            for p in node.parent_nodes]
+    parents = [p.operation if hasattr(p, "operation") else p.layer  # Keras 3 / tf_keras
+               for p in node.parent_nodes]
+    return list({id(p): p for p in parents}.values())  # once each (Masking feeds an RNN its inputs and its mask)
 
 
 def _is_softmax(layer: Any) -> bool:
@@ -95,7 +96,8 @@ def collapse(model: Any) -> list:
     if type(model).__name__ == "Sequential":
         return layers
     model_nodes = _model_nodes(model)
-    ins = {id(l): _inbound(l, model_nodes) for l in layers}
+    known = {id(l) for l in layers}  # operations that are no layer (Keras 3 computes a mask with ops.any) drop out
+    ins = {id(l): [p for p in _inbound(l, model_nodes) if id(p) in known] for l in layers}
     outs: dict[int, list] = defaultdict(list)
     for l in layers:
         for p in ins[id(l)]:
