@@ -156,3 +156,63 @@ def gru_export(tmp_path_factory, user_files) -> Path:
 @pytest.fixture(scope="session")
 def lstm_export(tmp_path_factory, user_files) -> Path:
     return _export(tmp_path_factory, user_files, "lstm")
+
+
+# ---- layer-kind export tests (test_conv_export, test_dwconv_export, test_attention, test_layernorm) ----------
+
+def keras_models(tmp_path_factory, folder: str, kinds, build: Callable) -> dict:
+    """kind -> (LoadedModel, calibration Dataset): ``build(kind)`` -> (Keras model, x), saved as a user's .keras
+    file and loaded through edgelstm (whose load check compares its reading with Keras)."""
+    from edgelstm.data import Dataset
+    from edgelstm.load import load_model
+
+    d = tmp_path_factory.mktemp(folder)
+    out = {}
+    for kind in kinds:
+        m, x = build(kind)
+        m.save(d / f"{kind}.keras")
+        out[kind] = (load_model(d / f"{kind}.keras"), Dataset(x, None, "random"))
+    return out
+
+
+def export_all(tmp_path_factory, folder: str, exports: dict[str, tuple[str, str]], models: dict) -> dict[str, Path]:
+    """Every export (name: (model kind, quant)) through the API, two at a time: each converts in its own child
+    process. Random weights: any verdict (force)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgelstm.export.api import export
+
+    d = tmp_path_factory.mktemp(folder)
+
+    def one(name: str) -> Path:
+        kind, quant = exports[name]
+        model, calib = models[kind]
+        export(model, d / name, quant=quant, calib=calib, force=True)
+        return d / name
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(exports, pool.map(one, exports)))
+
+
+def check_more_vectors(d: Path, info: dict, tmp_path: Path, seed: int, extra: np.ndarray | None = None):
+    """hx_run of the export on more vectors than its own check: 24 random, in int8 also 8 of the extreme values
+    (saturated windows, padded edges) and ``extra``; bit for bit in int8 (and outputs that vary with the input),
+    1e-5 in float32. Returns (host program, vectors, outputs)."""
+    from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
+
+    a = info["api"]
+    xs = make_vectors(info, None, n_random=24, seed=seed)
+    if a["dtype"] == "int8":
+        rng = np.random.default_rng(seed)
+        more = [rng.choice(np.array([-128, 127, 0, -1], np.int8), size=(8, a["seq_len"], a["input_size"]))]
+        xs = np.concatenate([xs, *more, *([] if extra is None else [extra])])
+    exe = build_host(d, info, tmp_path)
+    got = run_check_program([str(exe)], info, xs, MODE_RUN)
+    want = expected_run(d, info, xs).reshape(got.shape)
+    assert got.shape == (len(xs), a["output_steps"], a["output_size"])
+    if a["dtype"] == "int8":
+        assert got.dtype == np.int8 and np.array_equal(got, want), int((got != want).sum())
+        assert len(np.unique(got)) > 4  # the outputs vary with the input (not a constant model)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    return exe, xs, got

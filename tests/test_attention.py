@@ -8,14 +8,11 @@ trained table model's held-out accuracy is measured by make bench)."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import run_cli
-from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
+from conftest import check_more_vectors, export_all, keras_models, run_cli
 
 T, F, U = 14, 3, 8  # 14 steps: the lowered graph's concatenations exceed TFLite Micro's 10 inputs
 
@@ -51,32 +48,12 @@ EXPORTS = {"lstm_dot": ("lstm_dot", "int8"), "gru_mlp_dot": ("gru_mlp_dot", "int
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict:
-    from edgelstm.data import Dataset
-    from edgelstm.load import load_model
-
-    d = tmp_path_factory.mktemp("attention_models")
-    out = {}
-    for kind in ("lstm_dot", "gru_mlp_dot", "lstm_mul_gap"):
-        m, x = _build(kind)
-        m.save(d / f"{kind}.keras")
-        out[kind] = (load_model(d / f"{kind}.keras"), Dataset(x, None, "random"))
-    return out
+    return keras_models(tmp_path_factory, "attention_models", ("lstm_dot", "gru_mlp_dot", "lstm_mul_gap"), _build)
 
 
 @pytest.fixture(scope="module")
 def exports(models, tmp_path_factory) -> dict[str, Path]:
-    from edgelstm.export.api import export
-
-    d = tmp_path_factory.mktemp("attention_exports")
-
-    def one(name: str) -> Path:
-        kind, quant = EXPORTS[name]
-        model, calib = models[kind]
-        export(model, d / name, quant=quant, calib=calib, force=True)  # random weights: any verdict
-        return d / name
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(EXPORTS, pool.map(one, EXPORTS)))
+    return export_all(tmp_path_factory, "attention_exports", EXPORTS, models)
 
 
 def test_the_block_is_read_as_one_attention_layer(models):
@@ -129,18 +106,7 @@ def test_attention_export_is_bit_exact_with_tflm(name, exports, tmp_path):
         widths = [len(o.inputs) for o in g.ops if o.kind == "CONCATENATION"]
         assert widths and max(widths) <= 10 and sum(w for w in widths if w > 2) >= 2 * T - 4, widths
     assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == [("run", 0)]
-    xs = make_vectors(info, None, n_random=24, seed=21)
-    if info["api"]["dtype"] == "int8":
-        rng = np.random.default_rng(21)
-        xs = np.concatenate([xs, rng.choice(np.array([-128, 127, 0, -1], np.int8), size=(8, T, F))])
-    exe = build_host(d, info, tmp_path)
-    got = run_check_program([str(exe)], info, xs, MODE_RUN)
-    want = expected_run(d, info, xs).reshape(got.shape)
-    if info["api"]["dtype"] == "int8":
-        assert got.dtype == np.int8 and np.array_equal(got, want), int((got != want).sum())
-        assert len(np.unique(got)) > 4
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    check_more_vectors(d, info, tmp_path, seed=21)
 
 
 def test_attention_on_qemu_cortex_m4_is_bit_exact(exports):

@@ -9,16 +9,13 @@ and exported through the API, two at a time; `edgelstm run` runs one on QEMU."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import check_more_vectors, export_all, keras_models, run_cli
 
-from conftest import run_cli
-from edgelstm.export.check import (MODE_RUN, MODE_STEP, build_host, expected_run, expected_step, make_vectors,
-                                   run_check_program)
-
+from edgelstm.export.check import MODE_STEP, expected_step, run_check_program
 
 T, F = 20, 3  # window and features of every model here
 
@@ -70,34 +67,12 @@ EXPORTS = {  # name: (model, quant)
 @pytest.fixture(scope="module")
 def conv_models(tmp_path_factory) -> dict:
     """kind -> (LoadedModel, calibration Dataset), from .keras files as a user has them."""
-    from edgelstm.data import Dataset
-    from edgelstm.load import load_model
-
-    d = tmp_path_factory.mktemp("conv_models")
-    out = {}
-    for kind in sorted({m for m, _ in EXPORTS.values()}):
-        m, x = _build(kind)
-        m.save(d / f"{kind}.keras")
-        out[kind] = (load_model(d / f"{kind}.keras"), Dataset(x, None, "random"))
-    return out
+    return keras_models(tmp_path_factory, "conv_models", sorted({m for m, _ in EXPORTS.values()}), _build)
 
 
 @pytest.fixture(scope="module")
 def conv_exports(conv_models, tmp_path_factory) -> dict[str, Path]:
-    """Every export of EXPORTS, through the API (one TensorFlow import for all), two at a time: each
-    export converts in its own child process."""
-    from edgelstm.export.api import export
-
-    d = tmp_path_factory.mktemp("conv_exports")
-
-    def one(name: str) -> Path:
-        kind, quant = EXPORTS[name]
-        model, calib = conv_models[kind]
-        export(model, d / name, quant=quant, calib=calib, force=True)  # random weights: any verdict
-        return d / name
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(EXPORTS, pool.map(one, EXPORTS)))
+    return export_all(tmp_path_factory, "conv_exports", EXPORTS, conv_models)
 
 
 def _info(d: Path) -> dict:
@@ -129,20 +104,7 @@ def test_conv_front_end_export_is_bit_exact_with_tflm(name, conv_exports, tmp_pa
     # the export's own check against TFLite Micro (hx_step too when it streams through a ring)
     modes = [("run", 0), ("step", 0)] if name in STREAMED else [("run", 0)]
     assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == modes
-    # and more vectors here: random, the two extremes, and runs of extreme values (saturated windows)
-    xs = make_vectors(info, None, n_random=24, seed=12)
-    if info["api"]["dtype"] == "int8":
-        rng = np.random.default_rng(12)
-        xs = np.concatenate([xs, rng.choice(np.array([-128, 127, 0, -1], np.int8), size=(8, T, F))])
-    exe = build_host(d, info, tmp_path)
-    got = run_check_program([str(exe)], info, xs, MODE_RUN)
-    want = expected_run(d, info, xs).reshape(got.shape)
-    assert got.shape == (len(xs), 1, info["api"]["output_size"])
-    if info["api"]["dtype"] == "int8":
-        assert got.dtype == np.int8 and np.array_equal(got, want), int((got != want).sum())
-        assert len(np.unique(got)) > 4  # the outputs vary with the input (not a constant model)
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    exe, xs, got = check_more_vectors(d, info, tmp_path, seed=12)
     if name in STREAMED:  # every hx_step output, on the same vectors, against TFLite Micro on the window graph
         steps = run_check_program([str(exe)], info, xs, MODE_STEP)
         assert steps.shape == (len(xs), T, info["api"]["output_size"])

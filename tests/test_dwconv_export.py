@@ -9,13 +9,11 @@ at a time, as tests/test_conv_export.py does."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
+from conftest import check_more_vectors, export_all, keras_models
 
 T, F = 20, 3  # window and features of every model here
 
@@ -66,33 +64,12 @@ EXPORTS = {  # name: (model, quant)
 @pytest.fixture(scope="module")
 def dw_models(tmp_path_factory) -> dict:
     """kind -> (LoadedModel, calibration Dataset), from .keras files as a user has them."""
-    from edgelstm.data import Dataset
-    from edgelstm.load import load_model
-
-    d = tmp_path_factory.mktemp("dw_models")
-    out = {}
-    for kind in sorted({m for m, _ in EXPORTS.values()}):
-        m, x = _build(kind)
-        m.save(d / f"{kind}.keras")
-        out[kind] = (load_model(d / f"{kind}.keras"), Dataset(x, None, "random"))
-    return out
+    return keras_models(tmp_path_factory, "dw_models", sorted({m for m, _ in EXPORTS.values()}), _build)
 
 
 @pytest.fixture(scope="module")
 def dw_exports(dw_models, tmp_path_factory) -> dict[str, Path]:
-    """Every export of EXPORTS through the API, two at a time (each converts in its own child process)."""
-    from edgelstm.export.api import export
-
-    d = tmp_path_factory.mktemp("dw_exports")
-
-    def one(name: str) -> Path:
-        kind, quant = EXPORTS[name]
-        model, calib = dw_models[kind]
-        export(model, d / name, quant=quant, calib=calib, force=True)  # random weights: any verdict
-        return d / name
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(EXPORTS, pool.map(one, EXPORTS)))
+    return export_all(tmp_path_factory, "dw_exports", EXPORTS, dw_models)
 
 
 # ops of the C graph and runtime kernels each export must use (what the test is about)
@@ -116,20 +93,7 @@ def test_depthwise_front_end_export_is_bit_exact_with_tflm(name, dw_exports, tmp
     assert "DEPTHWISE_CONV_2D" in info["ops"] or name == "dw_gru"
     # the export's own check against TFLite Micro
     assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == [("run", 0)]
-    # and more vectors here: random, and runs of extreme values (saturated windows, padded edges)
-    xs = make_vectors(info, None, n_random=24, seed=12)
-    if info["api"]["dtype"] == "int8":
-        rng = np.random.default_rng(12)
-        xs = np.concatenate([xs, rng.choice(np.array([-128, 127, 0, -1], np.int8), size=(8, T, F))])
-    exe = build_host(d, info, tmp_path)
-    got = run_check_program([str(exe)], info, xs, MODE_RUN)
-    want = expected_run(d, info, xs).reshape(got.shape)
-    assert got.shape == (len(xs), 1, info["api"]["output_size"])
-    if info["api"]["dtype"] == "int8":
-        assert got.dtype == np.int8 and np.array_equal(got, want), int((got != want).sum())
-        assert len(np.unique(got)) > 4  # the outputs vary with the input (not a constant model)
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    check_more_vectors(d, info, tmp_path, seed=12)
 
 
 def test_depthwise_c_parameters_and_no_streaming(dw_exports):

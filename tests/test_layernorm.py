@@ -8,13 +8,11 @@ training."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edgelstm.export.check import MODE_RUN, build_host, expected_run, make_vectors, run_check_program
+from conftest import check_more_vectors, export_all, keras_models
 
 T, F, U = 10, 3, 16
 
@@ -46,32 +44,12 @@ EXPORTS = {"lstm": ("lstm", "int8"), "gru": ("gru", "int8"), "lstm_f32": ("lstm"
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict:
-    from edgelstm.data import Dataset
-    from edgelstm.load import load_model
-
-    d = tmp_path_factory.mktemp("layernorm_models")
-    out = {}
-    for kind in ("lstm", "gru"):
-        m, x = _build(kind)
-        m.save(d / f"{kind}.keras")
-        out[kind] = (load_model(d / f"{kind}.keras"), Dataset(x, None, "random"))
-    return out
+    return keras_models(tmp_path_factory, "layernorm_models", ("lstm", "gru"), _build)
 
 
 @pytest.fixture(scope="module")
 def exports(models, tmp_path_factory) -> dict[str, Path]:
-    from edgelstm.export.api import export
-
-    d = tmp_path_factory.mktemp("layernorm_exports")
-
-    def one(name: str) -> Path:
-        kind, quant = EXPORTS[name]
-        model, calib = models[kind]
-        export(model, d / name, quant=quant, calib=calib, force=True)  # random weights: any verdict
-        return d / name
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(EXPORTS, pool.map(one, EXPORTS)))
+    return export_all(tmp_path_factory, "layernorm_exports", EXPORTS, models)
 
 
 def test_layernorm_is_read_and_matches_keras(models):
@@ -119,19 +97,8 @@ def test_layernorm_export_is_bit_exact_with_tflm(name, exports, tmp_path):
     kernels = {k["kernel"] for k in info["kernels"]}
     assert ("rsqrt_f32" if name.endswith("f32") else "lut_s8") in kernels
     assert [(r["mode"], r["mismatches"]) for r in info["host_check"]] == [("run", 0), ("step", 0)]
-    xs = make_vectors(info, None, n_random=24, seed=21)
-    if info["api"]["dtype"] == "int8":
-        rng = np.random.default_rng(21)
-        xs = np.concatenate([xs, rng.choice(np.array([-128, 127, 0, -1], np.int8), size=(8, T, F)),
-                             np.full((1, T, F), -128, np.int8), np.full((1, T, F), 127, np.int8)])
-    exe = build_host(d, info, tmp_path)
-    got = run_check_program([str(exe)], info, xs, MODE_RUN)
-    want = expected_run(d, info, xs).reshape(got.shape)
-    if info["api"]["dtype"] == "int8":
-        assert got.dtype == np.int8 and np.array_equal(got, want), int((got != want).sum())
-        assert len(np.unique(got)) > 4
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    constant = np.stack([np.full((T, F), -128, np.int8), np.full((T, F), 127, np.int8)])  # zero variance
+    check_more_vectors(d, info, tmp_path, seed=21, extra=constant)
 
 
 def _unsupported(kind: str):

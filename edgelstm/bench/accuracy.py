@@ -16,7 +16,6 @@ series is 2.5 points, so a pass means int8 classifies as many test series correc
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 from .. import __version__
 from ..errors import EdgeLSTMError, ModelError, UnsupportedCombination
 from .table_data import table_splits
-from .table_models import NAMES, model_path, spec
+from .table_models import NAMES, chosen, model_path, only_parser, spec
 
 #: The issue-12 criterion: int8 accuracy within this many points of float on held-out data.
 MAX_DROP_POINTS = 2.0
@@ -189,16 +188,10 @@ def write(out: Path, rows: list[dict], table: str, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgelstm.bench.accuracy", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = only_parser("python -m edgelstm.bench.accuracy", __doc__)
     p.add_argument("--out", default="bench", help="folder for accuracy.json and accuracy.md (default bench/)")
-    p.add_argument("--only", default="", help=f"comma list of {', '.join(NAMES)} (default: all)")
     args = p.parse_args(argv)
-    chosen = tuple(n.strip() for n in args.only.split(",") if n.strip()) or NAMES
-    bad = [n for n in chosen if n not in NAMES]
-    if bad:
-        p.error(f"unknown table model {', '.join(bad)}; choose from {', '.join(NAMES)}")
-    title, _, table = bench_accuracy(Path(args.out), chosen)
+    title, _, table = bench_accuracy(Path(args.out), chosen(p, args.only))
     print(f"## {title}\n\n{table}")
     return 0
 

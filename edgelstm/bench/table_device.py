@@ -8,7 +8,6 @@ vectors (the export's validation inputs first). A model edgelstm refuses is a ``
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from ..errors import EdgeLSTMError, ModelError
 from .accuracy import load_table_model
-from .table_models import NAMES
+from .table_models import NAMES, chosen, only_parser
 
 TARGET = "cortex-m4"
 VECTORS = 40  # the export keeps the first validation inputs; run compares them all
@@ -76,15 +75,9 @@ def bench_table_device(names: tuple[str, ...] = NAMES) -> tuple[str, list[dict],
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgelstm.bench.table_device", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="", help=f"comma list of {', '.join(NAMES)} (default: all)")
+    p = only_parser("python -m edgelstm.bench.table_device", __doc__)
     args = p.parse_args(argv)
-    chosen = tuple(n.strip() for n in args.only.split(",") if n.strip()) or NAMES
-    bad = [n for n in chosen if n not in NAMES]
-    if bad:
-        p.error(f"unknown table model {', '.join(bad)}; choose from {', '.join(NAMES)}")
-    _, rows, table = bench_table_device(chosen)
+    _, rows, table = bench_table_device(chosen(p, args.only))
     print(table)
     return 0 if all(r["status"] == "bit-exact" for r in rows) else 1
 

@@ -126,20 +126,30 @@ def train(m: TableModel, out: Path) -> dict[str, float]:
     return {"train_accuracy": acc(splits.train), "test_accuracy": acc(splits.test)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgelstm.bench.table_models", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def only_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The command line of the table-model scripts: ``--only`` names some of NAMES (see chosen)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help=f"comma list of {', '.join(NAMES)} (default: all)")
-    p.add_argument("--out", default=None, help="folder for the .keras files (default: edgelstm/models/table/)")
-    args = p.parse_args(argv)
-    chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
-    bad = [n for n in chosen if n not in NAMES]
+    return p
+
+
+def chosen(p: argparse.ArgumentParser, only: str) -> tuple[str, ...]:
+    """The models ``--only`` names (all when empty); an unknown name is a usage error listing NAMES."""
+    names = tuple(n.strip() for n in only.split(",") if n.strip()) or NAMES
+    bad = [n for n in names if n not in NAMES]
     if bad:
         p.error(f"unknown table model {', '.join(bad)}; choose from {', '.join(NAMES)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = only_parser("python -m edgelstm.bench.table_models", __doc__)
+    p.add_argument("--out", default=None, help="folder for the .keras files (default: edgelstm/models/table/)")
+    args = p.parse_args(argv)
     out = Path(args.out) if args.out else table_dir()
     summary_path = out / "training.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    for name in chosen:
+    for name in chosen(p, args.only):
         result = train(spec(name), out)
         summary[name] = {k: round(v, 4) for k, v in result.items()}
         print(f"{name}: train {result['train_accuracy']:.3f}  test {result['test_accuracy']:.3f}", flush=True)
