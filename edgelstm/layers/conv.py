@@ -60,6 +60,19 @@ def conv_options(ctx: Any, keras_layer: Any, cls: str) -> ConvOptions:
     return ConvOptions(int(k), int(s), int(d), padding, act)
 
 
+def lower_windows(be: Any, layer: Any, tag: str, seq: list, flat: np.ndarray, what: str) -> list:
+    """A convolution over time, lowered: per output step one FULLY_CONNECTED (``flat``: the kernel as
+    (taps * in, out)) over its window's steps concatenated (<tag>.window, <tag>.<what>), 'same' padding
+    reading zeros (<tag>.pad), relu after it (<tag>.act)."""
+    zero = be.zeros_like(seq[0], f"{tag}.pad") if layer.padding == "same" else None
+    out = []
+    for taps in layer.taps(len(seq)):
+        x = be.concat(window(seq, taps, zero), f"{tag}.window")
+        y = be.fc(x, flat, layer.bias, f"{tag}.{what}")
+        out.append(be.activation(y, "relu", f"{tag}.act") if layer.activation == "relu" else y)
+    return out
+
+
 class Conv1DKind:
     type = "conv1d"
     keras_classes = ("Conv1D",)
@@ -84,14 +97,7 @@ class Conv1DKind:
         return activation(layer.activation, np.stack(out)), True
 
     def lower(self, be: Any, layer: Conv1DLayer, tag: str, seq: list, is_seq: bool, zeros: Any) -> tuple[list, bool]:
-        flat = layer.kernel.reshape(-1, layer.filters)
-        zero = be.zeros_like(seq[0], f"{tag}.pad") if layer.padding == "same" else None
-        out = []
-        for taps in layer.taps(len(seq)):
-            x = be.concat(window(seq, taps, zero), f"{tag}.window")
-            y = be.fc(x, flat, layer.bias, f"{tag}.conv")
-            out.append(be.activation(y, "relu", f"{tag}.act") if layer.activation == "relu" else y)
-        return out, True
+        return lower_windows(be, layer, tag, seq, layer.kernel.reshape(-1, layer.filters), "conv"), True
 
     def step(self, be: Any, layer: Conv1DLayer, tag: str, x: Any, states: list) -> tuple[Any, list]:
         raise ValueError("Conv1D runs over the whole window (no streaming step yet)")

@@ -22,7 +22,7 @@ from ..errors import ModelError
 from ..ir import Conv1DLayer, DepthwiseConv1DLayer
 from . import register
 from .common import activation, keras_config
-from .conv import conv_options, window
+from .conv import conv_options, lower_windows, window
 
 
 class DepthwiseConv1DKind:
@@ -70,14 +70,7 @@ class DepthwiseConv1DKind:
 
     def lower(self, be: Any, layer: DepthwiseConv1DLayer, tag: str, seq: list, is_seq: bool,
               zeros: Any) -> tuple[list, bool]:
-        flat = layer.dense_kernel()
-        zero = be.zeros_like(seq[0], f"{tag}.pad") if layer.padding == "same" else None
-        out = []
-        for taps in layer.taps(len(seq)):
-            x = be.concat(window(seq, taps, zero), f"{tag}.window")
-            y = be.fc(x, flat, layer.bias, f"{tag}.dwconv")
-            out.append(be.activation(y, "relu", f"{tag}.act") if layer.activation == "relu" else y)
-        return out, True
+        return lower_windows(be, layer, tag, seq, layer.dense_kernel(), "dwconv"), True
 
     def step(self, be: Any, layer: DepthwiseConv1DLayer, tag: str, x: Any, states: list) -> tuple[Any, list]:
         raise ValueError("DepthwiseConv1D runs over the whole window (no streaming step yet)")

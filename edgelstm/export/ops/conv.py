@@ -85,23 +85,34 @@ def _act(op: Op) -> int:
 @handler("CONV_2D", "int8")
 def conv_s8(ctx: Context, op: Op) -> Emitted:
     x, w, y, b, geo = _geometry(ctx, op)
+    weights = w.data.reshape(geo.out_ch, geo.kernel * geo.in_ch)
+    return _emit_s8(ctx, op, (x, w, y, b), geo, weights, 1, f"{geo.out_ch} x {geo.kernel} x {geo.in_ch} int8 filters "
+                    "(Conv1D)", "el_conv_s8_t", geo.c_fields(), _geometry_comment(geo), "conv_s8")
+
+
+def _emit_s8(ctx: Context, op: Op, tensors: tuple[Tensor, Tensor, Tensor, Tensor | None], geo: Conv1D,
+             weights: np.ndarray, sum_axis: int, filters_note: str, ctype: str, fields: list[tuple[str, object]],
+             comment: str, kernel: str) -> Emitted:
+    """The int8 CONV_2D / DEPTHWISE_CONV_2D parameters: filters (``weights``: one output channel's taps summed
+    along ``sum_axis``), bias, the bias with the input zero point folded in (outputs that read no padding),
+    per-channel requantization (Q0.31 multiplier, shift), then the kernel's struct and call."""
+    x, w, y, b = tensors
     if x.dtype != "int8" or w.dtype != "int8":
-        raise UnsupportedCombination(f"CONV_2D with {x.dtype} input and {w.dtype} filters is not supported "
+        raise UnsupportedCombination(f"{op.kind} with {x.dtype} input and {w.dtype} filters is not supported "
                                      "by the C export (int8 x int8)")
     if np.any(w.zero_point != 0):
-        raise UnsupportedCombination("CONV_2D int8 with asymmetric filters is not supported by the C export")
+        raise UnsupportedCombination(f"{op.kind} int8 with asymmetric filters is not supported by the C export")
     mults, shifts = per_channel_multipliers(x.q_scale, w.scale, y.q_scale, geo.out_ch)
     lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int8")
-    weights = w.data.reshape(geo.out_ch, geo.kernel * geo.in_ch)
     bias = b.data.astype(np.int64).reshape(-1) if b is not None else np.zeros(geo.out_ch, np.int64)
     # outputs whose window lies inside the input: the zero point folded into the bias (exact integers)
-    folded = bias - x.q_zero_point * weights.astype(np.int64).sum(axis=1)
+    folded = bias - x.q_zero_point * weights.astype(np.int64).sum(axis=sum_axis)
     if np.abs(folded).max(initial=0) >= 2**31:
-        raise UnsupportedCombination("CONV_2D: the bias with the input zero point folded in overflows int32")
+        raise UnsupportedCombination(f"{op.kind}: the bias with the input zero point folded in overflows int32")
     first, last = geo.full_outputs()
     name = ctx.op_name(op)
     per_channel = w.scale.size > 1
-    defs = c_array(f"{name}_w", weights, f"{geo.out_ch} x {geo.kernel} x {geo.in_ch} int8 filters (Conv1D), scale "
+    defs = c_array(f"{name}_w", weights, f"{filters_note}, scale "
                    f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}")
     defs += c_array(f"{name}_b", bias.astype(np.int32), f"{geo.out_ch} int32 bias, scale input x filter"
                     + ("" if b is not None else " (the model has none)"))
@@ -109,12 +120,12 @@ def conv_s8(ctx: Context, op: Op) -> Emitted:
                     "in: outputs that read no padding")
     defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers per output channel (Q0.31)")
     defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts per output channel")
-    defs += c_struct("el_conv_s8_t", name, geo.c_fields() + [
+    defs += c_struct(ctype, name, fields + [
         ("first_full", first), ("last_full", last), ("weights", f"{name}_w"), ("bias", f"{name}_b"),
         ("bias_folded", f"{name}_bf"), ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"),
         ("input_offset", -x.q_zero_point), ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)],
-        _geometry_comment(geo))
-    return Emitted.of(defs, call("conv_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+        comment)
+    return Emitted.of(defs, call(kernel, f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 def _geometry_comment(geo: Conv1D) -> str:
@@ -196,37 +207,10 @@ def _dw_comment(geo: Conv1D, mult: int) -> str:
 @handler("DEPTHWISE_CONV_2D", "int8")
 def dwconv_s8(ctx: Context, op: Op) -> Emitted:
     x, w, y, b, geo, mult = _dw_geometry(ctx, op)
-    if x.dtype != "int8" or w.dtype != "int8":
-        raise UnsupportedCombination(f"DEPTHWISE_CONV_2D with {x.dtype} input and {w.dtype} filters is not supported "
-                                     "by the C export (int8 x int8)")
-    if np.any(w.zero_point != 0):
-        raise UnsupportedCombination("DEPTHWISE_CONV_2D int8 with asymmetric filters is not supported by the C export")
-    mults, shifts = per_channel_multipliers(x.q_scale, w.scale, y.q_scale, geo.out_ch)
-    lo, hi = activation_range(_act(op), y.q_scale, y.q_zero_point, "int8")
     weights = w.data.reshape(geo.kernel, geo.out_ch)
-    bias = b.data.astype(np.int64).reshape(-1) if b is not None else np.zeros(geo.out_ch, np.int64)
-    # outputs whose window lies inside the input: the zero point folded into the bias (exact integers)
-    folded = bias - x.q_zero_point * weights.astype(np.int64).sum(axis=0)
-    if np.abs(folded).max(initial=0) >= 2**31:
-        raise UnsupportedCombination("DEPTHWISE_CONV_2D: the bias with the input zero point folded in overflows int32")
-    first, last = geo.full_outputs()
-    name = ctx.op_name(op)
-    per_channel = w.scale.size > 1
-    defs = c_array(f"{name}_w", weights, f"{geo.kernel} x {geo.out_ch} int8 filters (DepthwiseConv1D, output channel "
-                   f"c * {mult} + m reads input channel c), scale "
-                   f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}")
-    defs += c_array(f"{name}_b", bias.astype(np.int32), f"{geo.out_ch} int32 bias, scale input x filter"
-                    + ("" if b is not None else " (the model has none)"))
-    defs += c_array(f"{name}_bf", folded.astype(np.int32), f"the bias with input zero point {x.q_zero_point} folded "
-                    "in: outputs that read no padding")
-    defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers per output channel (Q0.31)")
-    defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts per output channel")
-    defs += c_struct("el_dwconv_s8_t", name, _dw_fields(geo, mult) + [
-        ("first_full", first), ("last_full", last), ("weights", f"{name}_w"), ("bias", f"{name}_b"),
-        ("bias_folded", f"{name}_bf"), ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"),
-        ("input_offset", -x.q_zero_point), ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)],
-        _dw_comment(geo, mult))
-    return Emitted.of(defs, call("dwconv_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+    return _emit_s8(ctx, op, (x, w, y, b), geo, weights, 0, f"{geo.kernel} x {geo.out_ch} int8 filters "
+                    f"(DepthwiseConv1D, output channel c * {mult} + m reads input channel c)", "el_dwconv_s8_t",
+                    _dw_fields(geo, mult), _dw_comment(geo, mult), "dwconv_s8")
 
 
 @handler("DEPTHWISE_CONV_2D", "float32")
