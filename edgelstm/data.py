@@ -98,8 +98,9 @@ def _check_spread(x: np.ndarray, name: str) -> None:
                         "per feature)")
 
 
-def _parse_ts(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a UEA/UCR ``.ts`` file (equal length, multivariate, class labels)."""
+def _parse_ts(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse a UEA/UCR ``.ts`` file (multivariate, class labels). Series of unequal length are post-padded
+    with zeros to the longest. Returns x (N, T, channels) float32, y (N,) and each series' length (N,)."""
     labels: tuple[str, ...] = ()
     rows: list[np.ndarray] = []
     ys: list[int] = []
@@ -116,10 +117,19 @@ def _parse_ts(text: str) -> tuple[np.ndarray, np.ndarray]:
                 in_data = True
             continue
         *dims, label = line.split(":")
-        rows.append(np.array([[float(v) for v in d.split(",")] for d in dims], dtype=np.float32))
+        rows.append(np.array([[float(v) for v in d.split(",")] for d in dims], dtype=np.float32).T)  # (T_i, channels)
         ys.append(labels.index(label))
-    x = np.stack(rows).transpose(0, 2, 1)  # (N, channels, T) -> (N, T, channels)
-    return x, np.array(ys, dtype=np.int64)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    x = np.zeros((len(rows), int(lengths.max()), rows[0].shape[1]), dtype=np.float32)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = r
+    return x, np.array(ys, dtype=np.int64), lengths
+
+
+def _bundled_ts(problem: str) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, lengths_train, x_test, y_test, lengths_test) of a bundled UEA problem (edgelstm/data/)."""
+    pkg = resources.files("edgelstm") / "data"
+    return (*_parse_ts((pkg / f"{problem}_TRAIN.ts").read_text()), *_parse_ts((pkg / f"{problem}_TEST.ts").read_text()))
 
 
 @lru_cache(maxsize=1)
@@ -128,7 +138,16 @@ def basicmotions() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
     Returns (x_train, y_train, x_test, y_test), x as float32 (N, 100, 6).
     """
-    pkg = resources.files("edgelstm") / "data"
-    xtr, ytr = _parse_ts((pkg / "BasicMotions_TRAIN.ts").read_text())
-    xte, yte = _parse_ts((pkg / "BasicMotions_TEST.ts").read_text())
+    xtr, ytr, _, xte, yte, _ = _bundled_ts("BasicMotions")
     return xtr, ytr, xte, yte
+
+
+@lru_cache(maxsize=1)
+def japanese_vowels() -> tuple[np.ndarray, ...]:
+    """JapaneseVowels (UEA archive): 12 LPC cepstrum coefficients per frame of an uttered vowel, 7..29 frames,
+    9 speakers (classes); 270 train and 370 test series.
+
+    Returns (x_train, y_train, lengths_train, x_test, y_test, lengths_test), x as float32 (N, 29, 12),
+    each series post-padded with zeros after its length.
+    """
+    return _bundled_ts("JapaneseVowels")

@@ -1,6 +1,9 @@
-"""Issue 12: int8 accuracy within 2 points of float on held-out data, for two of the shipped table models
+"""Issue 12: int8 accuracy within 2 points of float on held-out data, for some of the shipped table models
 (edgelstm/models/table/, trained by `python -m edgelstm.bench.table_models`; make bench measures all of them
-into bench/accuracy.md). Calibrated on the BasicMotions train split, measured on the 40 test series."""
+on both data sets into bench/accuracy.md). Calibrated on the train split, measured on the test split:
+BasicMotions (40 series: one is 2.5 points) for the CNN-LSTM and the masked LSTM; JapaneseVowels (370 series)
+for the SimpleRNN and the relu GRU, the two whose int8 trajectories BasicMotions' long (100-step) series
+throw off (docs/int8-recurrent-accuracy.md)."""
 from __future__ import annotations
 
 import pytest
@@ -13,33 +16,37 @@ from edgelstm.bench.accuracy import (
     targets,
 )
 
-#: model -> float accuracy floor on the test split (trained: 100 % both; a broken file or data pipeline falls far below)
-MODELS = {"har_cnn_lstm": 0.85, "masked_lstm": 0.85}
+#: (data set, model) -> float accuracy floor on the test split (trained: BasicMotions 100 % both, JapaneseVowels
+#: 93-94 %; a broken file or data pipeline falls far below)
+MODELS = {("basicmotions", "har_cnn_lstm"): 0.85, ("basicmotions", "masked_lstm"): 0.85,
+          ("vowels", "simple_rnn"): 0.85, ("vowels", "gru_relu"): 0.85}
+TEST_SERIES = {"basicmotions": 40, "vowels": 370}
 
 
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
-    """TFLite int8 of each model, converted once: sequence (CNN-LSTM), stateful (the masked LSTM)."""
+    """TFLite int8 of each model, converted once: sequence, or stateful for the masked LSTM."""
     out = {}
-    for name in MODELS:
+    for dataset, name in MODELS:
         fmt, variant = targets(name)[0]
-        model = load_table_model(name)
-        assert model.validation.y is not None and len(model.validation) == 40
-        out[name] = convert_int8(model, tmp_path_factory.mktemp(name), fmt, variant)
+        model = load_table_model(name, dataset)
+        assert model.validation.y is not None and len(model.validation) == TEST_SERIES[dataset]
+        out[dataset, name] = convert_int8(model, tmp_path_factory.mktemp(name), fmt, variant)
     return out
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_int8_accuracy_within_two_points_of_float(manifests, name):
-    (art,) = manifests[name].artifacts
+@pytest.mark.parametrize("dataset,name", sorted(MODELS))
+def test_int8_accuracy_within_two_points_of_float(manifests, dataset, name):
+    (art,) = manifests[dataset, name].artifacts
+    n = TEST_SERIES[dataset]
     assert art["quant"] == "int8" and art["variant"] == ("stateful" if name == "masked_lstm" else "sequence")
     for engine in ("tflm", "litert"):  # TFLite Micro (what the C runtime matches) and LiteRT
         m = art["metrics"][engine]
-        assert m["samples"] == 40, (engine, m)
-        assert m["keras_accuracy"] >= MODELS[name], (engine, m)
+        assert m["samples"] == n, (engine, m)
+        assert m["keras_accuracy"] >= MODELS[dataset, name], (engine, m)
         diff = 100 * abs(m["keras_accuracy"] - m["accuracy"])
         assert diff <= MAX_DROP_POINTS + 1e-9, (f"{name} {engine}: int8 {m['accuracy']:.3f} vs float "
                                                 f"{m['keras_accuracy']:.3f}; test series that differ: "
                                                 f"{m['disagreements']}")
-        assert 0.0 <= m["agreement"] <= 1.0 and len(m["disagreements"]) == round(40 * (1 - m["agreement"]))
+        assert 0.0 <= m["agreement"] <= 1.0 and len(m["disagreements"]) == round(n * (1 - m["agreement"]))
     assert pick_engine(art)[0] == "tflm"

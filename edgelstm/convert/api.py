@@ -110,8 +110,11 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
 def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("tflite",),
             variants: Iterable[str] | None = None, quants: Iterable[str] = ("int8",),
             calib: Dataset | None = None, validation: Dataset | None = None,
-            progress: Callable[[str], None] | None = None, lstm_cell: str = "int16") -> Manifest:
+            progress: Callable[[str], None] | None = None, lstm_cell: str = "int16",
+            max_validation: int = MAX_VALIDATION_SAMPLES) -> Manifest:
     """Convert every format x variant x quant, validate each artifact, write out_dir/manifest.json.
+
+    ``max_validation``: the validation series run through every interpreter (the first ones).
 
     ``lstm_cell``: the cell state of lowered int8 LSTMs (unrolled, models with a GRU, ONNX lowered
     graphs): int16 (convert.cell16), or int8 for accelerators without int16 (can collapse: see the verdict).
@@ -132,7 +135,7 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
     if val is None:
         val = Dataset(np.random.default_rng(0).normal(size=(8, desc.seq_len, desc.input_size)).astype(np.float32),
                       None, "random")
-    val = val.take(MAX_VALIDATION_SAMPLES)
+    val = val.take(max_validation)
     want = model.predict(val.x)
 
     jobs = [child.Job(f"{desc.name}_{v}_{q}{'_onnx' if f == 'onnx' else ''}", f, v, q, lstm_cell)
