@@ -78,6 +78,12 @@ class RecurrentLayer:
         return len(GATES[self.cell])
 
     @property
+    def int16_in_int8(self) -> bool:
+        """Whether an int8 model keeps this layer's activations in int16 (convert.gru16): a GRU with a relu
+        candidate (its state is unbounded) and sigmoid gates."""
+        return self.cell == "gru" and self.activation == "relu" and self.recurrent_activation == "sigmoid"
+
+    @property
     def output_size(self) -> int:
         return self.units
 

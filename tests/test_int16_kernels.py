@@ -1,6 +1,8 @@
-"""The int16 cell path of a lowered int8 LSTM (convert.cell16) in the C export.
+"""The int16 paths of lowered int8 models in the C export: the LSTM cell (convert.cell16) and the relu GRU's
+int16 activations (convert.gru16).
 
-Each kernel (requantize_s8_s16, requantize_s16_s8, requantize_s8_s8, mul_s16, add_s16, sub_s16) runs alone,
+Each kernel (requantize_s8_s16, requantize_s16_s8, requantize_s8_s8, mul_s16, add_s16, sub_s16, sigmoid_s16 as
+LOGISTIC, fc_s16) runs alone,
 through its export handler (parameters precomputed by quantparams as TFLite Micro's Prepare does),
 against TFLite Micro on a one-op model over the whole input range, several scale ratios and
 saturation: every output must be equal. Then whole mixed LSTM/GRU models go through
@@ -31,7 +33,8 @@ _ACT_RELU = 1
 # ---- one-op models -------------------------------------------------------------------------------
 def _one_op_model(kind: str, inputs: list[tuple[str, float, int]], output: tuple[str, float, int], n: int,
                   activation: int = 0) -> bytes:
-    """A .tflite holding one QUANTIZE / MUL / ADD / SUB on (1, n) tensors given as (dtype, scale, zero point)."""
+    """A .tflite holding one QUANTIZE / MUL / ADD / SUB / LOGISTIC on (1, n) tensors given as (dtype, scale,
+    zero point)."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fbu
 
@@ -57,6 +60,8 @@ def _one_op_model(kind: str, inputs: list[tuple[str, float, int]], output: tuple
     elif kind == "MUL":
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.MulOptions, schema.MulOptionsT()
         op.builtinOptions.fusedActivationFunction = activation
+    elif kind == "LOGISTIC":
+        pass  # no options
     elif kind == "SUB":
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.SubOptions, schema.SubOptionsT()
         op.builtinOptions.fusedActivationFunction = activation
@@ -82,7 +87,7 @@ def _tflm(model: bytes, feeds: list[np.ndarray]) -> np.ndarray:
 
     it = runtime.Interpreter.from_bytes(model, arena_size=64 * 1024 + 16 * sum(f.nbytes for f in feeds))
     for k, f in enumerate(feeds):
-        it.set_input(f.reshape(1, -1), k)
+        it.set_input(f.reshape(1, -1) if f.ndim == 1 else f, k)
     it.invoke()
     return np.asarray(it.get_output(0)).reshape(-1)
 
@@ -101,6 +106,9 @@ class _Ctx:
     def op_name(self, op) -> str:
         return "t_op"
 
+    def weight_name(self, tensor: int) -> str:
+        return f"t_w{tensor}"
+
     def first_use(self, key) -> bool:
         new = key not in self._defined
         self._defined.add(key)
@@ -112,11 +120,10 @@ def _run_c(model: bytes, feeds: list[np.ndarray], tmp: Path) -> tuple[np.ndarray
     g = read_graph(model)
     ctx = _Ctx(g)
     e = emit(ctx, g.ops[0])
-    n = feeds[0].size
     out_t = g.t(g.outputs[0]).dtype
-    arrays = "".join(f"static {_CT[f.dtype.name]} x{k}[{n}];\n" for k, f in enumerate(feeds))
+    arrays = "".join(f"static {_CT[f.dtype.name]} x{k}[{f.size}];\n" for k, f in enumerate(feeds))
     reads = "".join(f"    if (fread(x{k}, sizeof(x{k}), 1, stdin) != 1) return 1;\n" for k in range(len(feeds)))
-    src = (f'#include <stdio.h>\n#include "edgelstm.h"\n\n{e.definitions}\n{arrays}static {_CT[out_t]} y[{n}];\n\n'
+    src = (f'#include <stdio.h>\n#include "edgelstm.h"\n\n{e.definitions}\n{arrays}static {_CT[out_t]} y[{g.t(g.outputs[0]).size}];\n\n'
            f"int main(void)\n{{\n{reads}    " + "\n    ".join(e.code) +
            "\n    return fwrite(y, sizeof(y), 1, stdout) == 1 ? 0 : 1;\n}\n")
     (tmp / "main.c").write_text(src)
@@ -256,6 +263,100 @@ def test_int16_mul_and_add_refuse_zero_points(tmp_path):
         model = _one_op_model(kind, [("int16", CELL, 3), ("int16", CELL, 0)], ("int16", CELL, 0), 4)
         with pytest.raises(UnsupportedCombination, match="zero point"):
             _run_c(model, [np.zeros(4, np.int16)] * 2, tmp_path)
+
+
+# ---- the relu GRU's int16 ops (convert.gru16): LOGISTIC and FULLY_CONNECTED 16x8 ---------------------
+@pytest.mark.parametrize("in_scale", [
+    2.0 ** -12,   # TFLite's power-of-two path: multiplier 3, no shift
+    2.0 ** -11,   # the same path, multiplier 6
+    2.0 ** -10,   # a power of two outside it: the general multiplier (a GRU gate pre-activation up to 32)
+    2.0 ** -14,
+    3.1e-4,       # not a power of two
+])
+def test_logistic_s16_matches_tflm(in_scale, tmp_path):
+    y = _assert_same_as_tflm("LOGISTIC", [("int16", in_scale, 0)], ("int16", GATE16, 0), [_all("int16")], tmp_path)
+    assert y.min() >= 0 and y[32768] == 16384  # sigmoid(0) = 1/2 in Q0.15
+
+
+def _fc_model(x_scale: float, w: np.ndarray, w_scales: np.ndarray, bias: np.ndarray | None, y_scale: float,
+              rows: int, activation: int = 0) -> bytes:
+    """A .tflite holding one int16x8 FULLY_CONNECTED: x (rows, in) int16, w (out, in) int8 per-channel,
+    bias (out,) int64 at x_scale * w_scale, y (rows, out) int16; zero points 0."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    out_size, in_size = w.shape
+    buffers = [schema.BufferT()]
+
+    def tensor(name: str, ttype: int, shape: tuple, scales, data: np.ndarray | None = None) -> object:
+        t = schema.TensorT()
+        t.name, t.type, t.shape, t.buffer = name.encode(), ttype, np.array(shape, np.int32), 0
+        if data is not None:
+            b = schema.BufferT()
+            b.data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+            buffers.append(b)
+            t.buffer = len(buffers) - 1
+        q = schema.QuantizationParametersT()
+        q.scale = [float(np.float32(v)) for v in np.atleast_1d(scales)]
+        q.zeroPoint, q.quantizedDimension = [0] * len(q.scale), 0
+        t.quantization = q
+        return t
+
+    tt = schema.TensorType
+    tensors = [tensor("x", tt.INT16, (rows, in_size), x_scale),
+               tensor("w", tt.INT8, w.shape, w_scales, w.astype(np.int8))]
+    if bias is not None:
+        tensors.append(tensor("b", tt.INT64, (out_size,), np.float32(x_scale) * w_scales.astype(np.float32),
+                              bias.astype(np.int64)))
+    tensors.append(tensor("y", tt.INT16, (rows, out_size), y_scale))
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.FULLY_CONNECTED
+    code.version = 1
+    op = schema.OperatorT()
+    op.opcodeIndex = 0
+    op.inputs = np.array([0, 1, 2 if bias is not None else -1], np.int32)
+    op.outputs = np.array([len(tensors) - 1], np.int32)
+    op.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+    op.builtinOptions = schema.FullyConnectedOptionsT()
+    op.builtinOptions.fusedActivationFunction = activation
+    sg = schema.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = tensors, np.array([0], np.int32), op.outputs, [op], b"main"
+    model = schema.ModelT()
+    model.version, model.description = 3, b"edgelstm int16 kernel test"
+    model.operatorCodes, model.subgraphs, model.buffers = [code], [sg], buffers
+    return bytes(fbu.convert_object_to_bytearray(model))
+
+
+@pytest.mark.parametrize("x_scale,y_scale,per_channel,with_bias,act", [
+    (2.0 ** -11, 2.0 ** -10, True, True, 0),    # a relu GRU's recurrent product
+    (2.0 ** -12, 2.0 ** -15, True, True, 0),    # output much finer: saturates at both ends
+    (2.0 ** -9, 2.0 ** -6, False, True, 0),     # per-tensor weights
+    (3.1e-4, 7.3e-3, True, False, 0),           # no bias (the recurrent FCs), not powers of two
+    (2.0 ** -11, 2.0 ** -10, True, True, _ACT_RELU),
+])
+def test_fc_s16_matches_tflm(x_scale, y_scale, per_channel, with_bias, act, tmp_path):
+    rng = np.random.default_rng(3)
+    in_size, out_size = 24, 8
+    w = rng.integers(-127, 128, (out_size, in_size)).astype(np.int8)
+    w[0] = 127
+    w[1] = -127  # extreme rows: with extreme inputs the sums reach +-2^27
+    w_scales = (rng.uniform(0.004, 0.02, out_size) if per_channel else np.full(1, 0.01)).astype(np.float32)
+    bias = rng.integers(-2**30, 2**30, out_size).astype(np.int64) if with_bias else None
+    xs = [rng.integers(-32768, 32768, in_size) for _ in range(60)]
+    xs += [np.full(in_size, v) for v in (-32768, 32767, 0, 1, -1)]
+    xs += [np.where(np.arange(in_size) % 2, 32767, -32768)]
+    x = np.stack(xs).astype(np.int16)
+    model = _fc_model(x_scale, w, w_scales, bias, y_scale, rows=len(x), activation=act)
+    want = _tflm(model, [x]).reshape(len(x), out_size)
+    got, defs = _run_c(model, [x], tmp_path)
+    got = got.reshape(len(x), out_size)
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, f"{len(bad)} of {got.size} differ, first at {bad[0]}: C {got[tuple(bad[0])]}, TFLM {want[tuple(bad[0])]}\n{defs[:2000]}"
+    assert ("int64_t" in defs) == with_bias
+    if y_scale == 2.0 ** -15:
+        assert want.min() == -32768 and want.max() == 32767
+    if act:
+        assert want.min() == 0
 
 
 # ---- whole mixed models through the CLI -------------------------------------------------------------

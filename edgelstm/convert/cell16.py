@@ -60,7 +60,7 @@ def cell_scale(ranges: Ranges, layer_tag: str) -> float:
 
 
 @dataclass
-class _Fb:
+class Flatbuffer:
     """The flatbuffer object model of a .tflite and the schema, with the few edits this pass needs."""
 
     model: object
@@ -121,7 +121,7 @@ def widen_lstm_cells(tflite: bytes, desc: ModelDesc, ranges: Ranges) -> bytes:
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as fbu
 
-    fb = _Fb(fbu.read_model_from_bytearray(bytearray(tflite)), schema)
+    fb = Flatbuffer(fbu.read_model_from_bytearray(bytearray(tflite)), schema)
     sg = fb.sg
     names = [(t.name or b"").decode(errors="replace") for t in sg.tensors]
     tagged = {i: tags.parse_tensor_name(n) for i, n in enumerate(names)}
@@ -133,21 +133,21 @@ def widen_lstm_cells(tflite: bytes, desc: ModelDesc, ranges: Ranges) -> bytes:
     return bytes(fbu.convert_object_to_bytearray(fb.model))
 
 
-def _name(sg: object, i: int) -> str:
+def tensor_name(sg: object, i: int) -> str:
     return (sg.tensors[i].name or b"").decode(errors="replace")
 
 
-def _is_constant(fb: _Fb, i: int) -> bool:
+def is_constant(fb: Flatbuffer, i: int) -> bool:
     buf = fb.model.buffers[fb.sg.tensors[i].buffer].data if fb.sg.tensors[i].buffer else None
     return buf is not None and len(buf) > 0
 
 
-def _zero_constant_to_int16(fb: _Fb, i: int, scale: float) -> None:
+def _zero_constant_to_int16(fb: Flatbuffer, i: int, scale: float) -> None:
     """A constant that must be the real value 0 (the folded f * zero-state) -> int16 zeros at ``scale``."""
     t = fb.sg.tensors[i]
     data = np.frombuffer(bytes(bytearray(fb.model.buffers[t.buffer].data)), np.int8)
     if not (data.astype(np.int32) == int(t.quantization.zeroPoint[0])).all():
-        raise ConverterCrash(f"constant {_name(fb.sg, i)} feeding an LSTM cell is not zero; please report this model")
+        raise ConverterCrash(f"constant {tensor_name(fb.sg, i)} feeding an LSTM cell is not zero; please report this model")
     buf = fb.schema.BufferT()
     buf.data = np.zeros(data.size, np.int16).view(np.uint8)
     fb.model.buffers.append(buf)
@@ -155,7 +155,7 @@ def _zero_constant_to_int16(fb: _Fb, i: int, scale: float) -> None:
     fb.set_int16(t, scale)
 
 
-def _widen_layer(fb: _Fb, lt: str, s_c: float, tagged: dict, state_io: dict[str, tuple[int, int]]) -> None:
+def _widen_layer(fb: Flatbuffer, lt: str, s_c: float, tagged: dict, state_io: dict[str, tuple[int, int]]) -> None:
     sg, schema = fb.sg, fb.schema
     bops = schema.BuiltinOperator
 
@@ -180,7 +180,7 @@ def _widen_layer(fb: _Fb, lt: str, s_c: float, tagged: dict, state_io: dict[str,
             c = next((i for i in ins if i != f), None)
             if f is None or c not in cells16:
                 raise ConverterCrash(f"unexpected graph around {lt}.fc (inputs {ins}); please report this model")
-            f16 = fb.new_tensor(sg.tensors[f], f"{_name(sg, f)}.q16", GATE16_SCALE)
+            f16 = fb.new_tensor(sg.tensors[f], f"{tensor_name(sg, f)}.q16", GATE16_SCALE)
             new_ops.append(fb.quantize_op(f, f16))
             op.inputs = np.array([f16 if i == f else i for i in ins], np.int32)
             fb.set_int16(sg.tensors[outs[0]], s_c)
@@ -189,11 +189,11 @@ def _widen_layer(fb: _Fb, lt: str, s_c: float, tagged: dict, state_io: dict[str,
             fc = next((i for i in ins if i != ig), None)
             if ig is None or fc is None:
                 raise ConverterCrash(f"unexpected graph around {lt}.c (inputs {ins}); please report this model")
-            if _is_constant(fb, fc):
+            if is_constant(fb, fc):
                 _zero_constant_to_int16(fb, fc, s_c)  # step 0: f * (zero state) folded by the converter
             elif not is_tag(fc, "fc"):
                 raise ConverterCrash(f"unexpected graph around {lt}.c (inputs {ins}); please report this model")
-            ig16 = fb.new_tensor(sg.tensors[ig], f"{_name(sg, ig)}.q16", s_c)
+            ig16 = fb.new_tensor(sg.tensors[ig], f"{tensor_name(sg, ig)}.q16", s_c)
             new_ops.append(fb.quantize_op(ig, ig16))
             op.inputs = np.array([ig16 if i == ig else i for i in ins], np.int32)
             op.builtinOptions.potScaleInt16 = False
@@ -202,7 +202,7 @@ def _widen_layer(fb: _Fb, lt: str, s_c: float, tagged: dict, state_io: dict[str,
             if uses:  # TANH(c) and anything else that reads the cell in int8
                 for c in uses:
                     if c not in c8_copies:
-                        c8_copies[c] = fb.new_tensor(int8_params[c], f"{_name(sg, c)}.q8")
+                        c8_copies[c] = fb.new_tensor(int8_params[c], f"{tensor_name(sg, c)}.q8")
                         new_ops.append(fb.quantize_op(c, c8_copies[c]))
                 op.inputs = np.array([c8_copies.get(i, i) for i in ins], np.int32)
         new_ops.append(op)

@@ -101,7 +101,8 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--out", default="out", help="output folder (default out/)")
     p.add_argument("--lstm-cell", choices=rules.LSTM_CELLS, default="int16",
                    help="cell state of lowered int8 LSTMs (unrolled, GRU mixes, ONNX): int16 (default; an int8 "
-                        "cell collapses over long sequences) or int8 (for int8-only accelerators)")
+                        "cell collapses over long sequences; relu GRUs also keep their activations in int16) or "
+                        "int8 (for int8-only accelerators: every activation int8)")
     p.add_argument("--strict", action="store_true",
                    help="exit 7 when any artifact is degraded or broken against the float model "
                         "(the artifacts are still written, for `edgelstm inspect`)")

@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402  (child process only)
 from ..ir import ModelDesc  # noqa: E402
 from . import rules  # noqa: E402
 from .cell16 import widen_lstm_cells  # noqa: E402
+from .gru16 import widen_relu_grus  # noqa: E402
 from .patch import name_tensors  # noqa: E402
 from ..lower import cells, ranges as ranges_mod, tf_graph, tf_keras_clone  # noqa: E402
 
@@ -70,7 +71,8 @@ def _fused(desc: ModelDesc, quant: str, calib_x: np.ndarray | None) -> bytes:
 
 def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None, lstm_cell: str) -> bytes:
     """The lowered graph converted, its tensors named after their tags; in int8 the LSTM cell path in
-    ``lstm_cell`` (int16: convert.cell16; int8: all-int8, for int8-only accelerators)."""
+    ``lstm_cell`` (int16: convert.cell16, and relu GRUs with int16 activations: convert.gru16; int8:
+    all-int8, for int8-only accelerators)."""
     pinned = None
     if quant == "int8":
         assert calib_x is not None
@@ -93,7 +95,9 @@ def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | No
 
     _apply_quant(conv, quant, rep)
     data = name_tensors(bytes(conv.convert()), one_step=variant == "stateful")
-    return data if pinned is None or lstm_cell == "int8" else widen_lstm_cells(data, desc, pinned)
+    if pinned is None or lstm_cell == "int8":
+        return data
+    return widen_relu_grus(widen_lstm_cells(data, desc, pinned), desc)
 
 
 def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 2000) -> Iterator[list[np.ndarray]]:

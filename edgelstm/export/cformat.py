@@ -8,10 +8,11 @@ import numpy as np
 C_RESERVED = frozenset("""
 auto break case char const continue default do double else enum extern float for goto if inline int long
 register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
-_Bool _Complex _Imaginary bool true false main NULL errno assert int8_t int16_t int32_t uint8_t uint32_t
+_Bool _Complex _Imaginary bool true false main NULL errno assert int8_t int16_t int32_t int64_t uint8_t uint32_t
 """.split())
 
-CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t"}
+CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "float32": "float",
+          "uint8": "uint8_t"}
 
 
 def c_identifier(text: str) -> str:

@@ -67,6 +67,8 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("add_s16", "int16", "", "el_add_s16_t"),
     _k("sub_s16", "int16", "", "el_add_s16_t"),
     _k("mul_s16", "int16", "", "el_mul_s16_t"),
+    _k("fc_s16", "int16", "int8", "el_fc_s16_t"),  # 16x8: the relu GRU of an int8 model (convert.gru16)
+    _k("sigmoid_s16", "int16", "", "", "el_lstm_s8.h"),  # LOGISTIC int16 (Q0.15 out): the same GRU's gates
     _k("requantize_s8_s16", "int8", "", "el_requantize_t"),
     _k("requantize_s16_s8", "int16", "", "el_requantize_t"),
     _k("requantize_s8_s8", "int8", "", "el_requantize_t"),

@@ -1,11 +1,12 @@
-"""FULLY_CONNECTED: gate pre-activations (input and recurrent parts) and Dense heads."""
+"""FULLY_CONNECTED: gate pre-activations (input and recurrent parts) and Dense heads; int16x8 inside a relu
+GRU of an int8 model (convert.gru16)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import UnsupportedCombination
 from ..cformat import c_array, c_struct
-from ..quantparams import activation_range_f32, activation_range_s8, quantize_multiplier
+from ..quantparams import activation_range, activation_range_f32, activation_range_s8, quantize_multiplier
 from ..kernels import call
 from . import Context, Emitted, handler
 
@@ -52,6 +53,38 @@ def fc_s8(ctx: Context, op) -> Emitted:
         ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"), ("per_channel", int(per_channel)),
         ("output_offset", y.q_zero_point), ("act_min", lo), ("act_max", hi)])
     return Emitted.of(defs, call("fc_s8", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
+
+
+@handler("FULLY_CONNECTED", "int16")
+def fc_s16(ctx: Context, op) -> Emitted:
+    """16x8: int16 input and output (zero points 0), int8 symmetric weights, int64 bias (TFLite Micro's
+    int16 FULLY_CONNECTED with its 64-bit requantization)."""
+    x, w, b, rows, in_size, out_size = _shapes(ctx, op)
+    y = ctx.graph.t(op.outputs[0])
+    if w.dtype != "int8" or np.any(w.zero_point != 0) or x.q_zero_point or y.q_zero_point:
+        raise UnsupportedCombination("FULLY_CONNECTED int16 needs int8 symmetric weights and int16 zero points 0")
+    if b is not None and b.dtype != "int64":
+        raise UnsupportedCombination(f"FULLY_CONNECTED int16 with a {b.dtype} bias is not supported (int64 only)")
+    per_channel = w.scale.size > 1
+    mults, shifts = zip(*(quantize_multiplier(float(x.q_scale) * float(ws) / float(y.q_scale))
+                          for ws in (w.scale if per_channel else w.scale[:1])))
+    name, wname = ctx.op_name(op), ctx.weight_name(op.inputs[1])
+    lo, hi = activation_range(int(getattr(op.options, "fusedActivationFunction", 0) or 0), y.q_scale, 0, "int16")
+    defs = c_array(wname, w.data, f"{out_size} x {in_size} int8 weights, scale "
+                   f"{'per output channel' if per_channel else f'{w.q_scale:.6g}'}") if ctx.first_use(op.inputs[1]) else ""
+    bias = "0"
+    if b is not None:
+        bias = ctx.weight_name(op.inputs[2])
+        if ctx.first_use(op.inputs[2]):
+            defs += c_array(bias, b.data, f"{out_size} int64 bias (scale input x weight)")
+    defs += c_array(f"{name}_mult", np.array(mults, np.int32), "requantization multipliers (Q0.31)")
+    defs += c_array(f"{name}_shift", np.array(shifts, np.int32), "requantization shifts")
+    defs += c_struct("el_fc_s16_t", name, [
+        ("rows", rows), ("in_size", in_size), ("out_size", out_size), ("weights", wname), ("bias", bias),
+        ("multiplier", f"{name}_mult"), ("shift", f"{name}_shift"), ("per_channel", int(per_channel)),
+        ("act_min", lo), ("act_max", hi)],
+        f"int16 x int8 FULLY_CONNECTED: scales {x.q_scale:.6g} x w -> {y.q_scale:.6g}")
+    return Emitted.of(defs, call("fc_s16", f"&{name}", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0])))
 
 
 @handler("FULLY_CONNECTED", "float32")

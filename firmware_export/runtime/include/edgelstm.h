@@ -137,6 +137,24 @@ void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16
 /* SUB, int16: a - b, the same general path and parameters as el_add_s16. */
 void el_sub_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
+/* ---- int16 x int8 (TFLite's 16x8): the activations of a relu GRU in an int8 model (convert.gru16) ----
+ * FULLY_CONNECTED with int16 activations (zero point 0), int8 symmetric weights and an int64 bias
+ * at input_scale x weight_scale: y[r][o] = clamp(requant64(sum_i x[r][i] * w[o][i] + bias[o])),
+ * requant64 = el_requantize_s64 (el_fixedpoint.h). The int16 gates use el_sigmoid_s16 (el_lstm_s8.h). */
+typedef struct {
+    int32_t rows;              /* input vectors per call (1 for one timestep) */
+    int32_t in_size;
+    int32_t out_size;
+    const int8_t *weights;     /* out_size x in_size, row-major, symmetric (zero point 0) */
+    const int64_t *bias;       /* out_size, or NULL */
+    const int32_t *multiplier; /* per output channel (per_channel = 1) or one value */
+    const int32_t *shift;
+    int32_t per_channel;
+    int32_t act_min;
+    int32_t act_max;
+} el_fc_s16_t;
+void el_fc_s16(const el_fc_s16_t *p, const int16_t *x, int16_t *y);
+
 /* LOGISTIC, TANH and RSQRT: a 256-entry table indexed by (uint8_t)x. The generator fills each table by
  * running TFLite Micro's own kernel on all 256 inputs, so the table is exact by construction. */
 void el_lut_s8(const int8_t table[256], int32_t size, const int8_t *x, int8_t *y);

@@ -49,6 +49,19 @@ static inline int32_t el_requantize(int32_t x, int32_t multiplier, int32_t shift
     return el_rounding_divide_by_pot(el_rounding_doubling_high_mul(x, multiplier), -shift);
 }
 
+/* x * M for a 64-bit accumulator (the int16 x int8 kernels), rounded as TFLite's 64-bit
+ * MultiplyByQuantizedMultiplier: the Q0.31 multiplier first rounded to 16 bits (0x7FFF when it would
+ * round to 2^15), then one product and one rounding right shift by 15 - shift (ties towards +inf).
+ * Assumes |x| < 2^47 and a result within int32, as TFLite does. */
+static inline int32_t el_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const int64_t v = x * reduced + ((int64_t)1 << (total_shift - 1));
+    /* floor division by 2^total_shift for either sign (an arithmetic shift, spelled portably) */
+    return (int32_t)(v >= 0 ? (v >> total_shift) : ~((~v) >> total_shift));
+}
+
 static inline int32_t el_clamp_s32(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);

@@ -1,0 +1,201 @@
+"""int16 activations for a lowered int8 GRU(activation='relu'): a pass over the converted .tflite.
+
+Why: relu leaves a GRU's state unbounded (h in 0..19 on the issue-12 table's BasicMotions model: an int8
+step of 0.076). With the update gate z near 1, ``h' = n + z * (h - n)`` is rounded on that coarse grid
+every step and sticks, and int8-sized errors anywhere in the recurrent products move whole series to
+another class: all-int8, the relu GRU trained on JapaneseVowels loses 8.9 points on its 370 test series
+(42 classified differently), the BasicMotions one gains 5 points by flipping 2 of 40. Widening only the
+state update (h, h - n, z(h - n), r * n, the pre-activation) was not enough on the real artifact
+(docs/int8-recurrent-accuracy.md); with every activation of the GRU in int16 both stay within half a point.
+tanh GRUs (|h| <= 1) are left all-int8, byte for byte, and so are GRUs with hard_sigmoid gates.
+
+What: every int8 activation tensor of the layer (tag ``<layer>.*``, lower.tags, and its state h) becomes
+int16, symmetric, with the power-of-two scale 2^ceil(log2 bound) / 32768 that covers its int8 range (the
+gates: 2^-15, Q0.15, which TFLite's int16 LOGISTIC requires). The ops producing them become their int16
+forms:
+
+    FULLY_CONNECTED  int16x8: int16 input, the same int8 per-channel weights, int64 bias re-scaled to
+                     s_in * s_w (the layer input x is read through an int8 -> int16 QUANTIZE)
+    ADD, SUB, MUL    int16 (ADD/SUB on TFLite's general int16 path, pot_scale_int16 off); the candidate's
+                     relu stays fused into its ADD
+    LOGISTIC         int16 (reset and update gates)
+
+A tensor of the layer that something outside it reads (the next layer, the head, PACK of a sequence
+output, the model output) is read through an int16 -> int8 QUANTIZE with the tensor's own int8
+parameters. Constants the converter folded (the step-0 products of the zero state) become int16
+constants at their own power-of-two scale. State inputs and outputs of a step graph named for h become
+int16 with one scale, so the state output is fed back as the input byte for byte.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ConverterCrash
+from ..ir import ModelDesc
+from ..lower import cells, tags
+from .cell16 import Flatbuffer, is_constant, tensor_name
+
+#: The ops a widened GRU tensor may come from (builtin operator names), besides FULLY_CONNECTED.
+ELEMENTWISE16 = ("ADD", "SUB", "MUL", "LOGISTIC")
+
+
+def relu_gru_tags(desc: ModelDesc) -> list[str]:
+    """Tag prefixes of every direction kept in int16 (RecurrentLayer.int16_in_int8: a GRU with a relu candidate
+    and sigmoid gates): 'l0', 'l1f', 'l1b', ..."""
+    out = []
+    for idx, layer in enumerate(desc.layers):
+        prefix = cells.layer_tag(idx)
+        directions = ([(prefix, layer)] if layer.type == "recurrent" else
+                      [(prefix + "f", layer.forward), (prefix + "b", layer.backward)]
+                      if layer.type == "bidirectional" else [])
+        out += [tag for tag, d in directions if d.int16_in_int8]
+    return out
+
+
+def pot_scale16(bound: float) -> float:
+    """The int16 scale (zero point 0) of a tensor with |x| <= bound: 2^ceil(log2 bound) / 32768."""
+    return 2.0 ** math.ceil(math.log2(max(bound, 2.0 ** -8))) / 32768.0
+
+
+def int8_bound(t: object) -> float:
+    """max |x| an int8 tensor represents: its scale times the farther of -128 and 127 from its zero point."""
+    s, zp = float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0])
+    return s * max(abs(-128 - zp), abs(127 - zp))
+
+
+def widen_relu_grus(tflite: bytes, desc: ModelDesc) -> bytes:
+    """The int8 lowered graph with every relu GRU in int16 activations (see the module docstring);
+    ``tflite`` unchanged when the model has none."""
+    layer_tags = relu_gru_tags(desc)
+    if not layer_tags:
+        return tflite
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    fb = Flatbuffer(fbu.read_model_from_bytearray(bytearray(tflite)), schema)
+    sg = fb.sg
+    names = [(t.name or b"").decode(errors="replace") for t in sg.tensors]
+    tagged = {i: tags.parse_tensor_name(n) for i, n in enumerate(names)}
+    # A step graph lists its state outputs in the order of its state inputs (input 0 and output 0 are the
+    # model's own; see runners.run_stateful): the new h leaves under the output's name, not its tag.
+    state_io = {names[int(i)]: (int(i), int(o)) for i, o in zip(list(sg.inputs)[1:], list(sg.outputs)[1:])}
+    for lt in layer_tags:
+        _widen_layer(fb, lt, tagged, state_io)
+    return bytes(fbu.convert_object_to_bytearray(fb.model))
+
+
+class _Widening:
+    """One layer's edit: which tensors become int16, their scales, and the QUANTIZE copies made so far."""
+
+    def __init__(self, fb: Flatbuffer, wide: set[int]) -> None:
+        self.fb, self.wide = fb, wide
+        self.int8_like = {i: fb.sg.tensors[i] for i in wide}  # int8 parameters, read before the tensors change
+        self.scale = {i: pot_scale16(int8_bound(fb.sg.tensors[i])) for i in wide}
+        self.copies8: dict[int, int] = {}   # int16 tensor -> its int8 copy (for readers outside the layer)
+        self.copies16: dict[int, int] = {}  # int8 operand of an int16 op -> its int16 copy
+        self.ops: list[object] = []
+
+    def int8(self, i: int) -> int:
+        if i not in self.copies8:
+            self.copies8[i] = self.fb.new_tensor(self.int8_like[i], f"{tensor_name(self.fb.sg, i)}.q8")
+            self.ops.append(self.fb.quantize_op(i, self.copies8[i]))
+        return self.copies8[i]
+
+    def int16(self, i: int) -> int:
+        """Operand i of an int16 op: itself when widened, else an int16 copy (a constant, or a QUANTIZE)."""
+        if i < 0 or i in self.wide:
+            return i
+        if i not in self.copies16:
+            sg = self.fb.sg
+            t = sg.tensors[i]
+            if t.type != self.fb.schema.TensorType.INT8:
+                raise ConverterCrash(f"operand {tensor_name(sg, i)} of an int16 GRU op is not int8; please report "
+                                     "this model")
+            if is_constant(self.fb, i):
+                j = _constant16(self.fb, i)
+            else:
+                j = self.fb.new_tensor(t, f"{tensor_name(sg, i)}.q16", pot_scale16(int8_bound(t)))
+                self.ops.append(self.fb.quantize_op(i, j))
+            self.copies16[i] = j
+            self.scale[j] = float(sg.tensors[j].quantization.scale[0])
+        return self.copies16[i]
+
+
+def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tuple[int, int]]) -> None:
+    sg, schema = fb.sg, fb.schema
+    bops = schema.BuiltinOperator
+    elementwise = {getattr(bops, n) for n in ELEMENTWISE16}
+
+    def kind(op: object) -> int:
+        code = fb.model.operatorCodes[op.opcodeIndex]
+        return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+
+    wide = {i for i, tg in tagged.items() if tg is not None and tg[0].startswith(f"{lt}.")
+            and sg.tensors[i].type == schema.TensorType.INT8 and not is_constant(fb, i)}
+    state_outputs = set()
+    for n, (i, o) in state_io.items():
+        if n.startswith(f"state_{lt}_h"):
+            wide |= {i, o}
+            state_outputs.add(o)
+    w = _Widening(fb, wide)
+    for op in sg.operators:
+        ins, outs, k = [int(i) for i in op.inputs], [int(o) for o in op.outputs], kind(op)
+        if outs and outs[0] in wide:
+            if k == bops.FULLY_CONNECTED:
+                _fc16(fb, op, [w.int16(ins[0]), *ins[1:]], w.scale)
+            elif k in elementwise:
+                op.inputs = np.array([w.int16(i) for i in ins], np.int32)
+                if k in (bops.ADD, bops.SUB) and op.builtinOptions is not None:
+                    op.builtinOptions.potScaleInt16 = False  # the general int16 path (LiteRT = TFLite Micro)
+            else:
+                raise ConverterCrash(f"op {k} produces GRU tensor {tensor_name(sg, outs[0])}, which the int16 GRU "
+                                     "pass does not widen; convert with --lstm-cell int8 and please report this model")
+        elif any(i in wide for i in ins):
+            op.inputs = np.array([w.int8(i) if i in wide else i for i in ins], np.int32)
+        w.ops.append(op)
+    outputs = [int(o) for o in sg.outputs]
+    sg.outputs = np.array([w.int8(o) if o in wide and o not in state_outputs else o for o in outputs], np.int32)
+    for i in wide:
+        fb.set_int16(sg.tensors[i], w.scale[i])
+    sg.operators = w.ops
+
+
+def _constant16(fb: Flatbuffer, i: int) -> int:
+    """An int8 constant operand of an int16 op (a step-0 value the converter folded) as a new int16 constant."""
+    t = fb.sg.tensors[i]
+    q = np.frombuffer(bytes(bytearray(fb.model.buffers[t.buffer].data)), np.int8).astype(np.float64)
+    real = (q - int(t.quantization.zeroPoint[0])) * float(t.quantization.scale[0])
+    scale = pot_scale16(float(np.abs(real).max()) if real.size else 0.0)
+    buf = fb.schema.BufferT()
+    buf.data = np.clip(np.round(real / scale), -32768, 32767).astype(np.int16).view(np.uint8)
+    fb.model.buffers.append(buf)
+    j = fb.new_tensor(t, f"{tensor_name(fb.sg, i)}.q16", scale)
+    fb.sg.tensors[j].buffer = len(fb.model.buffers) - 1
+    return j
+
+
+def _fc16(fb: Flatbuffer, op: object, ins: list[int], scale: dict[int, float]) -> None:
+    """FULLY_CONNECTED as int16x8 over the int16 input ins[0]: the int32 bias re-scaled to an int64 one at
+    s_in * s_w (per output channel); the weights unchanged."""
+    sg = fb.sg
+    x, w = ins[0], ins[1]
+    s_w = np.asarray(sg.tensors[w].quantization.scale, np.float64)
+    if len(ins) > 2 and ins[2] >= 0:
+        bt = sg.tensors[ins[2]]
+        real = (np.frombuffer(bytes(bytearray(fb.model.buffers[bt.buffer].data)), np.int32).astype(np.float64)
+                * np.asarray(bt.quantization.scale, np.float64))
+        s_b = scale[x] * s_w
+        buf = fb.schema.BufferT()
+        buf.data = np.round(real / s_b).astype(np.int64).view(np.uint8)
+        fb.model.buffers.append(buf)
+        t = fb.schema.TensorT()
+        t.shape, t.name = np.array(bt.shape, np.int32), bt.name + b".i64"
+        t.type, t.buffer = fb.schema.TensorType.INT64, len(fb.model.buffers) - 1
+        q = fb.schema.QuantizationParametersT()
+        q.scale, q.zeroPoint, q.quantizedDimension = [float(v) for v in s_b], [0] * len(s_b), 0
+        t.quantization = q
+        sg.tensors.append(t)
+        ins = [x, w, len(sg.tensors) - 1]
+    op.inputs = np.array(ins, np.int32)
