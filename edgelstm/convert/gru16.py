@@ -22,9 +22,16 @@ forms:
 
 A tensor of the layer that something outside it reads (the next layer, the head, PACK of a sequence
 output, the model output) is read through an int16 -> int8 QUANTIZE with the tensor's own int8
-parameters. Constants the converter folded (the step-0 products of the zero state) become int16
-constants at their own power-of-two scale. State inputs and outputs of a step graph named for h become
-int16 with one scale, so the state output is fed back as the input byte for byte.
+parameters. State inputs and outputs of a step graph named for h become int16 with one scale, so the
+state output is fed back as the input byte for byte.
+
+Step 0 of a sequence graph: the converter folded what the zero state gives (h itself, the recurrent
+products, candidate.h = its bias) into int8 constants. Each becomes the int16 constant the step graph
+computes from a zero state input, on the scale of the tensor it stands for (the same operand of the same
+op one step later): 0, or for a FULLY_CONNECTED over the state its int64 bias requantized as TFLite
+Micro does. So the sequence graph equals the step graph stepped from zero, bit for bit (in the
+int16 domain a folded int8 value would be 8 bits coarse, and a zero on another scale changes the
+rounding of the ADD/SUB that reads it).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ import math
 import numpy as np
 
 from ..errors import ConverterCrash
+from ..export.quantparams import quantize_multiplier
 from ..ir import ModelDesc
 from ..lower import cells, tags
 from .cell16 import Flatbuffer, is_constant, tensor_name
@@ -104,7 +112,7 @@ class _Widening:
         return self.copies8[i]
 
     def int16(self, i: int) -> int:
-        """Operand i of an int16 op: itself when widened, else an int16 copy (a constant, or a QUANTIZE)."""
+        """Operand i (not a constant) of an int16 op: itself when widened, else an int16 copy by a QUANTIZE."""
         if i < 0 or i in self.wide:
             return i
         if i not in self.copies16:
@@ -113,14 +121,32 @@ class _Widening:
             if t.type != self.fb.schema.TensorType.INT8:
                 raise ConverterCrash(f"operand {tensor_name(sg, i)} of an int16 GRU op is not int8; please report "
                                      "this model")
-            if is_constant(self.fb, i):
-                j = _constant16(self.fb, i)
-            else:
-                j = self.fb.new_tensor(t, f"{tensor_name(sg, i)}.q16", pot_scale16(int8_bound(t)))
-                self.ops.append(self.fb.quantize_op(i, j))
+            j = self.fb.new_tensor(t, f"{tensor_name(sg, i)}.q16", pot_scale16(int8_bound(t)))
+            self.ops.append(self.fb.quantize_op(i, j))
             self.copies16[i] = j
             self.scale[j] = float(sg.tensors[j].quantization.scale[0])
         return self.copies16[i]
+
+    def constant(self, i: int, stands_for: int, producer: object | None) -> int:
+        """The int16 constant for the folded step-0 operand i, which stands for tensor ``stands_for`` (the
+        same operand one step later; ``producer``: the op computing that one)."""
+        fb, sg = self.fb, self.fb.sg
+        t = sg.tensors[i]
+        q = np.frombuffer(bytes(bytearray(fb.model.buffers[t.buffer].data)), np.int8).astype(np.int64)
+        if (q == int(t.quantization.zeroPoint[0])).all():
+            value = np.zeros(q.size, np.int64)  # the zero state, or a product of it
+        elif producer is not None and _kind(fb, producer) == fb.schema.BuiltinOperator.FULLY_CONNECTED:
+            value = _fc16_of_zeros(fb, producer, self.scale[int(producer.inputs[0])], self.scale[stands_for])
+        else:
+            raise ConverterCrash(f"constant {tensor_name(sg, i)} in a relu GRU's first step is neither zero nor a "
+                                 "FULLY_CONNECTED of the zero state; convert with --lstm-cell int8 and please report "
+                                 "this model")
+        buf = fb.schema.BufferT()
+        buf.data = value.astype(np.int16).view(np.uint8)
+        fb.model.buffers.append(buf)
+        j = fb.new_tensor(t, f"{tensor_name(sg, i)}.q16", self.scale[stands_for])
+        sg.tensors[j].buffer = len(fb.model.buffers) - 1
+        return j
 
 
 def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tuple[int, int]]) -> None:
@@ -129,8 +155,7 @@ def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tupl
     elementwise = {getattr(bops, n) for n in ELEMENTWISE16}
 
     def kind(op: object) -> int:
-        code = fb.model.operatorCodes[op.opcodeIndex]
-        return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        return _kind(fb, op)
 
     wide = {i for i, tg in tagged.items() if tg is not None and tg[0].startswith(f"{lt}.")
             and sg.tensors[i].type == schema.TensorType.INT8 and not is_constant(fb, i)}
@@ -140,13 +165,24 @@ def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tupl
             wide |= {i, o}
             state_outputs.add(o)
     w = _Widening(fb, wide)
+    # each widened tensor's producer, and the producer of each (tag, step): a step-0 op's twin one step later
+    producer = {int(o): op for op in sg.operators for o in op.outputs}
+    by_step = {tagged[int(op.outputs[0])]: op for op in sg.operators
+               if len(op.outputs) and tagged.get(int(op.outputs[0])) is not None}
     for op in sg.operators:
         ins, outs, k = [int(i) for i in op.inputs], [int(o) for o in op.outputs], kind(op)
         if outs and outs[0] in wide:
             if k == bops.FULLY_CONNECTED:
                 _fc16(fb, op, [w.int16(ins[0]), *ins[1:]], w.scale)
             elif k in elementwise:
-                op.inputs = np.array([w.int16(i) for i in ins], np.int32)
+                new = []
+                for i in ins:
+                    if i >= 0 and is_constant(fb, i):
+                        stands = _counterpart(sg, op, i, tagged, by_step, wide)
+                        new.append(w.constant(i, stands, producer.get(stands)))
+                    else:
+                        new.append(w.int16(i))
+                op.inputs = np.array(new, np.int32)
                 if k in (bops.ADD, bops.SUB) and op.builtinOptions is not None:
                     op.builtinOptions.potScaleInt16 = False  # the general int16 path (LiteRT = TFLite Micro)
             else:
@@ -162,18 +198,60 @@ def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tupl
     sg.operators = w.ops
 
 
-def _constant16(fb: Flatbuffer, i: int) -> int:
-    """An int8 constant operand of an int16 op (a step-0 value the converter folded) as a new int16 constant."""
+def _counterpart(sg: object, op: object, const: int, tagged: dict, by_step: dict, wide: set[int]) -> int:
+    """The tensor a folded step-0 constant operand of ``op`` stands for: the operand of the same op one step
+    later whose tag is not that of one of op's other operands (the converter may order operands differently
+    at step 0, where one of them is a constant)."""
+    out = int(op.outputs[0])
+    tag, step = tagged.get(out) or (tensor_name(sg, out), -1)
+    twin = by_step.get((tag, step + 1))
+    others = {tagged[i][0] for i in (int(v) for v in op.inputs) if i >= 0 and i != const and tagged.get(i)}
+    cands = [] if twin is None else [i for i in (int(v) for v in twin.inputs) if i >= 0 and i in wide
+                                     and (tagged.get(i) is None or tagged[i][0] not in others)]
+    if len(cands) != 1:
+        raise ConverterCrash(f"constant operand of {tensor_name(sg, out)} with no one widened counterpart one step "
+                             "later (a relu GRU over one timestep?); convert with --lstm-cell int8")
+    return cands[0]
+
+
+def _kind(fb: Flatbuffer, op: object) -> int:
+    code = fb.model.operatorCodes[op.opcodeIndex]
+    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+
+
+def _bias_real(fb: Flatbuffer, i: int) -> np.ndarray:
+    """The real values of an int32 bias tensor."""
     t = fb.sg.tensors[i]
-    q = np.frombuffer(bytes(bytearray(fb.model.buffers[t.buffer].data)), np.int8).astype(np.float64)
-    real = (q - int(t.quantization.zeroPoint[0])) * float(t.quantization.scale[0])
-    scale = pot_scale16(float(np.abs(real).max()) if real.size else 0.0)
-    buf = fb.schema.BufferT()
-    buf.data = np.clip(np.round(real / scale), -32768, 32767).astype(np.int16).view(np.uint8)
-    fb.model.buffers.append(buf)
-    j = fb.new_tensor(t, f"{tensor_name(fb.sg, i)}.q16", scale)
-    fb.sg.tensors[j].buffer = len(fb.model.buffers) - 1
-    return j
+    q = np.frombuffer(bytes(bytearray(fb.model.buffers[t.buffer].data)), np.int32).astype(np.float64)
+    return q * np.asarray(t.quantization.scale, np.float64)
+
+
+def _bias64(real: np.ndarray, s_in: float, s_w: np.ndarray) -> np.ndarray:
+    """An int64 bias at s_in * s_w (per output channel), as the int16x8 FULLY_CONNECTED reads it."""
+    return np.round(real / (s_in * s_w)).astype(np.int64)
+
+
+def requantize_s64(acc: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """TFLite's 64-bit MultiplyByQuantizedMultiplier (el_requantize_s64 in the C runtime)."""
+    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
+    total = 15 - shift
+    return (acc.astype(np.int64) * reduced + (1 << (total - 1))) >> total
+
+
+def _fc16_of_zeros(fb: Flatbuffer, fc: object, s_in: float, s_out: float) -> np.ndarray:
+    """What FULLY_CONNECTED ``fc`` (not yet widened, int32 bias) gives in int16x8 for an all-zero input:
+    its int64 bias requantized by s_in * s_w / s_out, clamped to int16 (TFLite Micro's arithmetic)."""
+    sg = fb.sg
+    ins = [int(i) for i in fc.inputs]
+    s_w = np.asarray(sg.tensors[ins[1]].quantization.scale, np.float32).astype(np.float64)
+    units = int(sg.tensors[ins[1]].shape[0])
+    bias = _bias64(_bias_real(fb, ins[2]), s_in, s_w) if len(ins) > 2 and ins[2] >= 0 else np.zeros(units, np.int64)
+    s_w = np.broadcast_to(s_w, (units,))
+    out = np.empty(units, np.int64)
+    for o in range(units):
+        m, sh = quantize_multiplier(float(np.float32(s_in)) * float(s_w[o]) / float(np.float32(s_out)))
+        out[o] = requantize_s64(bias[o:o + 1], m, sh)[0]
+    return np.clip(out, -32768, 32767)
 
 
 def _fc16(fb: Flatbuffer, op: object, ins: list[int], scale: dict[int, float]) -> None:
@@ -181,14 +259,12 @@ def _fc16(fb: Flatbuffer, op: object, ins: list[int], scale: dict[int, float]) -
     s_in * s_w (per output channel); the weights unchanged."""
     sg = fb.sg
     x, w = ins[0], ins[1]
-    s_w = np.asarray(sg.tensors[w].quantization.scale, np.float64)
+    s_w = np.asarray(sg.tensors[w].quantization.scale, np.float32).astype(np.float64)
     if len(ins) > 2 and ins[2] >= 0:
         bt = sg.tensors[ins[2]]
-        real = (np.frombuffer(bytes(bytearray(fb.model.buffers[bt.buffer].data)), np.int32).astype(np.float64)
-                * np.asarray(bt.quantization.scale, np.float64))
         s_b = scale[x] * s_w
         buf = fb.schema.BufferT()
-        buf.data = np.round(real / s_b).astype(np.int64).view(np.uint8)
+        buf.data = _bias64(_bias_real(fb, ins[2]), scale[x], s_w).view(np.uint8)
         fb.model.buffers.append(buf)
         t = fb.schema.TensorT()
         t.shape, t.name = np.array(bt.shape, np.int32), bt.name + b".i64"

@@ -57,7 +57,9 @@ class TFBackend:
     def fc(self, x, kernel, bias, tag):
         # FULLY_CONNECTED layout (units, in): the converter then shares one weight buffer across timesteps.
         w = self.const(tag + ".kernel", np.asarray(kernel).T)
-        if bias is None:
+        if bias is None or not np.any(bias):
+            # no bias, or all zeros (an untrained or use_bias=False layer): an ADD of zeros would be folded away
+            # with the name that carries the tag, leaving the FULLY_CONNECTED's output untagged
             return self.q(tf.matmul(x, w, transpose_b=True, name=self.name(tag)), tag)
         y = tf.add(tf.matmul(x, w, transpose_b=True), self.const(tag + ".bias", bias), name=self.name(tag))
         return self.q(y, tag)
