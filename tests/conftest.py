@@ -177,21 +177,23 @@ def keras_models(tmp_path_factory, folder: str, kinds, build: Callable) -> dict:
 
 def export_all(tmp_path_factory, folder: str, exports: dict[str, tuple[str, str]], models: dict) -> dict[str, Path]:
     """Every export (name: (model kind, quant)) through the API, two at a time: each converts in its own child
-    process. Random weights: any verdict (force)."""
+    process. Random weights: any verdict (force). Built once per run (shared_folder): under xdist a module whose
+    tests land on both workers exports once, not once per worker (the models are built with fixed seeds)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from edgelstm.export.api import export
 
-    d = tmp_path_factory.mktemp(folder)
+    def build(d: Path) -> None:
+        def one(name: str) -> None:
+            kind, quant = exports[name]
+            model, calib = models[kind]
+            export(model, d / name, quant=quant, calib=calib, force=True)
 
-    def one(name: str) -> Path:
-        kind, quant = exports[name]
-        model, calib = models[kind]
-        export(model, d / name, quant=quant, calib=calib, force=True)
-        return d / name
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(one, exports))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(exports, pool.map(one, exports)))
+    d = shared_folder(tmp_path_factory, folder, build)
+    return {name: d / name for name in exports}
 
 
 def check_more_vectors(d: Path, info: dict, tmp_path: Path, seed: int, extra: np.ndarray | None = None):

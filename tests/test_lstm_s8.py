@@ -2,14 +2,14 @@
 Lite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM on every hidden state of every step, on each of its
 three paths: plain C (host gcc), DSP (Cortex-M4 in QEMU) and MVE (Cortex-M55 in QEMU, mps3-an547).
 
-Three models are converted through the CLI (the demo LSTM, one small synthetic LSTM, two stacked
-LSTMs; the synthetic sizes are not multiples of 4). For each, ``LstmS8.c_definitions`` of every
-LSTM op goes into one check program (board API: stdio on the host, semihosting on QEMU) that reads
-int8 sequences and writes every layer's hidden state of every step; TFLite Micro runs the model cut
-after its last LSTM op, with every LSTM op's output sequence as a model output. The stacked model's
-layers are chained in C (layer 2 reads the C layer 1's hidden states). Edited copies of the small
-model drive the kernel's other branches: cell clip and cell scale, requantizations with left shifts
-and biases too large for doubled accumulators.
+Three models are converted through the CLI (the demo LSTM, the session's conversion in conftest; one
+small synthetic LSTM, two stacked LSTMs; the synthetic sizes are not multiples of 4). For each,
+``LstmS8.c_definitions`` of every LSTM op goes into one check program (board API: stdio on the host,
+semihosting on QEMU) that reads int8 sequences and writes every layer's hidden state of every step;
+TFLite Micro runs the model cut after its last LSTM op, with every LSTM op's output sequence as a model
+output. The stacked model's layers are chained in C (layer 2 reads the C layer 1's hidden states).
+Edited copies of the small model drive the kernel's other branches: cell clip and cell scale,
+requantizations with left shifts and biases too large for doubled accumulators.
 
 The fixed-point identities the fast paths rely on (el_lstm_s8_internal.h) are checked separately, on
 every path: the table sigmoid/tanh on all int16 inputs against el_sigmoid_s16/el_tanh_s16, the fast
@@ -39,19 +39,22 @@ CORES = {"cortex-m0plus": ["-mfloat-abi=soft"], "cortex-m3": ["-mfloat-abi=soft"
 PATHS = {"host": "plain C", "cortex-m4": "DSP", "cortex-m55": "MVE"}
 
 MODELS = {
-    # name: (convert arguments, tflite file in the output folder)
-    "demo": (["--demo", "lstm", "--quant", "int8", "--variant", "sequence,stateful"], "demo_lstm_sequence_int8.tflite"),
+    # name: (convert arguments, tflite file in the output folder). The demo LSTM's int8 sequence and stateful
+    # artifacts are the session's (conftest lstm_artifacts: the .keras file and calibration set of
+    # `edgelstm convert --demo lstm`): the sequence file is byte-identical, the stateful one differs only in
+    # layer names and the initial bytes of the fused op's state tensors, which reset() overwrites
     # sizes that are not multiples of 4 (the DSP groups) or 16 (the MVE passes, 4 units per pass)
     "small": (["lstm:13,dense:3@5/7", "--synthetic-calib", "--quant", "int8", "--variant", "sequence"],
               "spec_sequence_int8.tflite"),
     "stacked": (["lstm:9+seq,lstm:6,dense:3@7/5", "--synthetic-calib", "--quant", "int8", "--variant", "sequence"],
                 "spec_sequence_int8.tflite"),
 }
+NAMES = ["demo", *MODELS]
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> dict[str, Path]:
-    """The example models, converted by the installed CLI (all at once; once per run, see shared_folder)."""
+    """The synthetic models, converted by the installed CLI (all at once; once per run, see shared_folder)."""
     def build(root: Path) -> None:
         exe = str(Path(sys.executable).with_name("edgelstm"))
         procs = {}
@@ -67,6 +70,12 @@ def converted(tmp_path_factory) -> dict[str, Path]:
     for name, path in out.items():
         assert path.exists(), sorted(p.name for p in (root / name).iterdir())
     return out
+
+
+@pytest.fixture(scope="module")
+def demo_int8(lstm_artifacts) -> dict[str, Path]:
+    """The demo LSTM's int8 TFLite artifacts, variant -> path: the session's conversion (conftest)."""
+    return {v: Path(lstm_artifacts.get("tflite", v, "int8")["path"]) for v in ("sequence", "stateful")}
 
 
 # ---- model reading and cutting ------------------------------------------------------------
@@ -281,9 +290,12 @@ def _check_all_paths(tmp: Path, model, layers: list[LstmS8], sets: dict[str, np.
 
 # ---- tests ---------------------------------------------------------------------------------
 @pytest.mark.qemu
-@pytest.mark.parametrize("name", list(MODELS))
-def test_bit_exact_with_tflm(converted, name, tmp_path):
-    model = _read(converted[name])
+@pytest.mark.parametrize("name", NAMES)
+def test_bit_exact_with_tflm(name, tmp_path, request):
+    # (the fixture a parameter needs, only: the demo's conversion is the session's)
+    path = request.getfixturevalue("demo_int8")["sequence"] if name == "demo" else \
+        request.getfixturevalue("converted")[name]
+    model = _read(path)
     ops = _lstm_ops(model)
     assert len(ops) == (2 if name == "stacked" else 1)
     layers = [lstm_s8_from_tflite(model, 0, k) for k in ops]
@@ -443,11 +455,10 @@ def test_fixed_point_identities(tmp_path, target):
 
 
 @pytest.mark.qemu
-def test_stateful_demo_steps(converted, tmp_path):
+def test_stateful_demo_steps(demo_int8, tmp_path):
     """The demo's stateful artifact (T = 1 per invoke, state kept in TFLM's variable tensors
     between invokes): one C step per invoke gives the same hidden state each time."""
-    path = converted["demo"].with_name("demo_lstm_stateful_int8.tflite")
-    model = _read(path)
+    model = _read(demo_int8["stateful"])
     (op,) = _lstm_ops(model)
     layer = lstm_s8_from_tflite(model, 0, op)
     assert layer.time_steps == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, shared_folder
 
 
 SEQ, FEAT = 12, 4
@@ -66,18 +66,19 @@ def loaded(files):
 
 
 @pytest.fixture(scope="module")
-def exports(files, loaded) -> dict[str, Path]:
+def exports(files, loaded, tmp_path_factory) -> dict[str, Path]:
+    """Built once per run (shared_folder): under xdist the two workers share them (fixed seeds)."""
     from edgelstm.data import Dataset
     from edgelstm.export.api import export
 
-    out = {}
-    calib, val = np.load(files["calib"]), np.load(files["val"])
-    for kind in ("lstm", "gru"):
-        d = files["dir"] / f"export_{kind}"
-        export(loaded[kind], d, quant="int8", calib=Dataset(calib, None, "calib"),
-               validation=Dataset(val, None, "val"))
-        out[kind] = d
-    return out
+    def build(root: Path) -> None:
+        calib, val = np.load(files["calib"]), np.load(files["val"])
+        for kind in ("lstm", "gru"):
+            export(loaded[kind], root / f"export_{kind}", quant="int8", calib=Dataset(calib, None, "calib"),
+                   validation=Dataset(val, None, "val"))
+
+    root = shared_folder(tmp_path_factory, "masking_exports", build)
+    return {kind: root / f"export_{kind}" for kind in ("lstm", "gru")}
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])

@@ -33,29 +33,41 @@ def reg_files(tmp_path_factory) -> dict[str, Path]:
             "factory": tmp_path_factory}
 
 
-@pytest.fixture(scope="session")
-def reg_manifest(reg_files) -> dict:
-    # the artifacts of the collapse: TFLite unrolled (against sequence, the fused reference) and ONNX unrolled and
-    # stateful (the lowered graphs); TFLite stateful is the fused op with T = 1 and ONNX sequence tf2onnx's LSTM op
+def _convert_reg(reg_files, name: str, fmt: str, variants: str) -> dict:
+    """int8 artifacts of the regression model in one format, converted once per run (shared_folder): the TFLite
+    and the ONNX conversions are separate folders, so a test that reads only TFLite files never waits for ONNX."""
     def build(d: Path) -> None:
-        for fmt, variants in (("tflite", "sequence,unrolled"), ("onnx", "unrolled,stateful")):
-            run_cli("convert", str(reg_files["model"]), "--calib", str(reg_files["calib"]), "--validation",
-                    str(reg_files["val"]), "--quant", "int8", "--variant", variants, "--format", fmt,
-                    "-o", str(d / fmt))
+        run_cli("convert", str(reg_files["model"]), "--calib", str(reg_files["calib"]), "--validation",
+                str(reg_files["val"]), "--quant", "int8", "--variant", variants, "--format", fmt, "-o", str(d / fmt))
 
-    out = shared_folder(reg_files["factory"], "regression_out", build)
-    man = json.loads((out / "tflite" / "manifest.json").read_text())
-    man["artifacts"] += json.loads((out / "onnx" / "manifest.json").read_text())["artifacts"]
-    man["dir"] = out / "tflite"  # (the tests read the TFLite files)
+    out = shared_folder(reg_files["factory"], name, build) / fmt
+    man = json.loads((out / "manifest.json").read_text())
+    man["dir"] = out
     return man
+
+
+@pytest.fixture(scope="session")
+def reg_tflite(reg_files) -> dict:
+    # TFLite unrolled, against sequence (the fused reference); TFLite stateful is the fused op with T = 1
+    return _convert_reg(reg_files, "regression_tflite", "tflite", "sequence,unrolled")
+
+
+@pytest.fixture(scope="session")
+def reg_manifest(reg_files, request) -> dict:
+    """The artifacts of the collapse: TFLite unrolled and sequence (reg_tflite) and ONNX unrolled and stateful
+    (the lowered graphs; ONNX sequence is tf2onnx's LSTM op). ONNX first: under xdist the other worker is then
+    free to build the TFLite folder meanwhile."""
+    onnx = _convert_reg(reg_files, "regression_onnx", "onnx", "unrolled,stateful")
+    tfl = request.getfixturevalue("reg_tflite")
+    return dict(tfl, artifacts=tfl["artifacts"] + onnx["artifacts"])  # (dir: the TFLite files)
 
 
 def _art(man: dict, fmt: str, variant: str) -> dict:
     return next(a for a in man["artifacts"] if (a["format"], a["variant"], a["quant"]) == (fmt, variant, "int8"))
 
 
-def test_unrolled_int8_lstm_is_within_a_few_lsb_of_sequence(reg_manifest):
-    seq, unr = _art(reg_manifest, "tflite", "sequence"), _art(reg_manifest, "tflite", "unrolled")
+def test_unrolled_int8_lstm_is_within_a_few_lsb_of_sequence(reg_tflite):
+    seq, unr = _art(reg_tflite, "tflite", "sequence"), _art(reg_tflite, "tflite", "unrolled")
     for engine in ("litert", "tflm"):
         s, u = seq["metrics"][engine], unr["metrics"][engine]
         assert u["max_abs_error_lsb"] <= s["max_abs_error_lsb"] + 3, (engine, u, s)  # was 250 LSB
@@ -75,9 +87,9 @@ def test_every_int8_artifact_of_the_regression_model_is_ok(reg_manifest):
                 assert m["cosine_similarity"] > 0.99, (a["path"], engine, m)  # ONNX were 0.19 and 0.02
 
 
-def test_lowered_lstm_cell_is_int16(reg_manifest):
+def test_lowered_lstm_cell_is_int16(reg_tflite):
     """The unrolled graph keeps c and f*c in int16 (power-of-two scale, zero point 0) at every step."""
-    g = read_graph((reg_manifest["dir"] / _art(reg_manifest, "tflite", "unrolled")["path"]).read_bytes())
+    g = read_graph((reg_tflite["dir"] / _art(reg_tflite, "tflite", "unrolled")["path"]).read_bytes())
     by_tag: dict[str, list] = {}
     for t in g.tensors:
         found = tags.parse_tensor_name(t.name)
@@ -128,8 +140,8 @@ def test_inspect_names_the_cell_path_of_the_collapsed_model(all_int8_cell, tmp_p
     assert (tmp_path / "report" / "errors.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_inspect_of_the_fixed_model_blames_nothing(reg_manifest):
-    path = reg_manifest["dir"] / _art(reg_manifest, "tflite", "unrolled")["path"]
+def test_inspect_of_the_fixed_model_blames_nothing(reg_tflite):
+    path = reg_tflite["dir"] / _art(reg_tflite, "tflite", "unrolled")["path"]
     proc = run_cli("inspect", str(path), "--samples", "8")
     assert "-> OK" in proc.stdout and "culprits: none" in proc.stdout, proc.stdout[-3000:]
     assert "l0.c           int16" in proc.stdout
