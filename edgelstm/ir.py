@@ -79,9 +79,11 @@ class RecurrentLayer:
 
     @property
     def int16_in_int8(self) -> bool:
-        """Whether an int8 model keeps this layer's activations in int16 (convert.gru16): a GRU with a relu
-        candidate (its state is unbounded) and sigmoid gates."""
-        return self.cell == "gru" and self.activation == "relu" and self.recurrent_activation == "sigmoid"
+        """Whether an int8 model keeps this layer's activations in int16 (convert.recurrent16): a GRU with a
+        relu candidate (its state is unbounded) and sigmoid gates, and a SimpleRNN (no gate: every int8
+        rounding of its one recurrence stays in the state)."""
+        return (self.cell == "gru" and self.activation == "relu" and self.recurrent_activation == "sigmoid") \
+            or self.cell == "rnn"
 
     @property
     def output_size(self) -> int:

@@ -1,8 +1,8 @@
-"""The int16 paths of lowered int8 models in the C export: the LSTM cell (convert.cell16) and the relu GRU's
-int16 activations (convert.gru16).
+"""The int16 paths of lowered int8 models in the C export: the LSTM cell (convert.cell16) and the int16
+activations of relu GRUs and SimpleRNNs (convert.recurrent16).
 
 Each kernel (requantize_s8_s16, requantize_s16_s8, requantize_s8_s8, mul_s16, add_s16, sub_s16, sigmoid_s16 as
-LOGISTIC, fc_s16) runs alone,
+LOGISTIC, tanh_s16 as TANH, fc_s16) runs alone,
 through its export handler (parameters precomputed by quantparams as TFLite Micro's Prepare does),
 against TFLite Micro on a one-op model over the whole input range, several scale ratios and
 saturation: every output must be equal. Then whole mixed LSTM/GRU models go through
@@ -60,7 +60,7 @@ def _one_op_model(kind: str, inputs: list[tuple[str, float, int]], output: tuple
     elif kind == "MUL":
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.MulOptions, schema.MulOptionsT()
         op.builtinOptions.fusedActivationFunction = activation
-    elif kind == "LOGISTIC":
+    elif kind in ("LOGISTIC", "TANH"):
         pass  # no options
     elif kind == "SUB":
         op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.SubOptions, schema.SubOptionsT()
@@ -265,7 +265,7 @@ def test_int16_mul_and_add_refuse_zero_points(tmp_path):
             _run_c(model, [np.zeros(4, np.int16)] * 2, tmp_path)
 
 
-# ---- the relu GRU's int16 ops (convert.gru16): LOGISTIC and FULLY_CONNECTED 16x8 ---------------------
+# ---- int16 recurrent layers (convert.recurrent16): LOGISTIC, TANH and FULLY_CONNECTED 16x8 ------------
 @pytest.mark.parametrize("in_scale", [
     2.0 ** -12,   # TFLite's power-of-two path: multiplier 3, no shift
     2.0 ** -11,   # the same path, multiplier 6
@@ -273,9 +273,13 @@ def test_int16_mul_and_add_refuse_zero_points(tmp_path):
     2.0 ** -14,
     3.1e-4,       # not a power of two
 ])
-def test_logistic_s16_matches_tflm(in_scale, tmp_path):
-    y = _assert_same_as_tflm("LOGISTIC", [("int16", in_scale, 0)], ("int16", GATE16, 0), [_all("int16")], tmp_path)
-    assert y.min() >= 0 and y[32768] == 16384  # sigmoid(0) = 1/2 in Q0.15
+@pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
+def test_logistic_and_tanh_s16_match_tflm(kind, in_scale, tmp_path):
+    y = _assert_same_as_tflm(kind, [("int16", in_scale, 0)], ("int16", GATE16, 0), [_all("int16")], tmp_path)
+    if kind == "LOGISTIC":
+        assert y.min() >= 0 and y[32768] == 16384  # sigmoid(0) = 1/2 in Q0.15
+    else:
+        assert y[32768] == 0 and y.min() < -30000 and y.max() > 30000  # tanh(0) = 0; |x| reaches >= 2
 
 
 def _fc_model(x_scale: float, w: np.ndarray, w_scales: np.ndarray, bias: np.ndarray | None, y_scale: float,

@@ -25,9 +25,10 @@ import tensorflow as tf  # noqa: E402  (child process only)
 from ..ir import ModelDesc  # noqa: E402
 from . import rules  # noqa: E402
 from .cell16 import widen_lstm_cells  # noqa: E402
-from .gru16 import widen_relu_grus  # noqa: E402
+from .recurrent16 import widen_recurrent_layers  # noqa: E402
 from .patch import name_tensors  # noqa: E402
 from ..lower import cells, ranges as ranges_mod, tf_graph, tf_keras_clone  # noqa: E402
+from ..lower.rounding import gptq_simple_rnns  # noqa: E402
 
 def uses_fused_lstm(desc: ModelDesc, variant: str) -> bool:
     return rules.uses_fused_lstm(desc, "tflite", variant)
@@ -71,11 +72,13 @@ def _fused(desc: ModelDesc, quant: str, calib_x: np.ndarray | None) -> bytes:
 
 def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | None, lstm_cell: str) -> bytes:
     """The lowered graph converted, its tensors named after their tags; in int8 the LSTM cell path in
-    ``lstm_cell`` (int16: convert.cell16, and relu GRUs with int16 activations: convert.gru16; int8:
-    all-int8, for int8-only accelerators)."""
+    ``lstm_cell`` (int16: convert.cell16, and relu GRUs and SimpleRNNs with int16 activations:
+    convert.recurrent16; int8: all-int8, for int8-only accelerators). In int8 a SimpleRNN's weights are
+    rounded data-aware first (lower.rounding)."""
     pinned = None
     if quant == "int8":
         assert calib_x is not None
+        desc = gptq_simple_rnns(desc, calib_x)
         pinned = ranges_mod.calibrate(desc, calib_x)
     if variant == "stateful":
         fn = tf_graph.step_function(desc, pinned)
@@ -97,7 +100,7 @@ def _lowered(desc: ModelDesc, variant: str, quant: str, calib_x: np.ndarray | No
     data = name_tensors(bytes(conv.convert()), one_step=variant == "stateful")
     if pinned is None or lstm_cell == "int8":
         return data
-    return widen_relu_grus(widen_lstm_cells(data, desc, pinned), desc)
+    return widen_recurrent_layers(widen_lstm_cells(data, desc, pinned), desc)
 
 
 def step_calibration(desc: ModelDesc, calib_x: np.ndarray, max_samples: int = 2000) -> Iterator[list[np.ndarray]]:

@@ -67,8 +67,9 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
     _k("add_s16", "int16", "", "el_add_s16_t"),
     _k("sub_s16", "int16", "", "el_add_s16_t"),
     _k("mul_s16", "int16", "", "el_mul_s16_t"),
-    _k("fc_s16", "int16", "int8", "el_fc_s16_t"),  # 16x8: the relu GRU of an int8 model (convert.gru16)
+    _k("fc_s16", "int16", "int8", "el_fc_s16_t"),  # 16x8: relu GRUs, SimpleRNNs of int8 models (convert.recurrent16)
     _k("sigmoid_s16", "int16", "", "", "el_lstm_s8.h"),  # LOGISTIC int16 (Q0.15 out): the same GRU's gates
+    _k("tanh_s16", "int16", "", "", "el_lstm_s8.h", depends=("sigmoid_s16",)),  # TANH int16 (Q0.15 out): a SimpleRNN's state
     _k("requantize_s8_s16", "int8", "", "el_requantize_t"),
     _k("requantize_s16_s8", "int16", "", "el_requantize_t"),
     _k("requantize_s8_s8", "int8", "", "el_requantize_t"),
@@ -105,9 +106,9 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in (
 )}
 
 
-#: Runtime sources no export calls: the int16 sigmoid/tanh of TFLite's reference kernels, kept as the
-#: reference the fused LSTM's table interpolation is tested against (tests/test_lstm_s8.py).
-REFERENCE_ONLY = ("tanh_s16.c",)
+#: Runtime sources no export calls (none today; tanh_s16.c, once the fused LSTM's test reference only, now runs
+#: the int16 TANH of an int8 model's SimpleRNN).
+REFERENCE_ONLY: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

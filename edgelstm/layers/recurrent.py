@@ -247,7 +247,7 @@ _ACTIVATION_OPS = {"hard_sigmoid": {"add": 1, "relu": 1, "mul": 1}}
 def storage(layer: RecurrentLayer, quant: str) -> dict[str, int]:
     from ..profile import counts as C
 
-    # an int8 model's relu GRU runs in int16 activations with int64 biases (convert.gru16): 16x8 storage
+    # an int8 model's relu GRU or SimpleRNN runs in int16 activations, int64 biases (convert.recurrent16): 16x8
     s = C.STORAGE["int16x8" if quant == "int8" and layer.int16_in_int8 else quant]
     weights = layer.kernel.size + layer.recurrent_kernel.size
     qparams = 0 if quant.startswith("float") else 2 * layer.num_gates * layer.units * C.QPARAM_BYTES_PER_CHANNEL

@@ -70,11 +70,11 @@ def rsqrt_s8(ctx: Context, op) -> Emitted:
     return _lut(ctx, op, "rsqrt")
 
 
-def logistic_s16_params(input_scale: float) -> tuple[int, int]:
-    """(multiplier, shift) of el_sigmoid_s16 for an int16 LOGISTIC, as TFLite Micro's Prepare derives them:
-    the table reads the input at scale 1/(3 * 4096); an input scale of 2^-12 or 2^-11 (within 1e-3 of the
-    power, in float32 as TFLite checks) maps there with 3 << left_shift and no shift; any other scale with
-    the largest multiplier * 2^shift <= 32767 found by doubling input_scale * 3 * 4096."""
+def table_s16_params(input_scale: float) -> tuple[int, int]:
+    """(multiplier, shift) of el_sigmoid_s16 / el_tanh_s16 for an int16 LOGISTIC / TANH, as TFLite Micro's
+    Prepare derives them: the table reads the input at scale 1/(3 * 4096); an input scale of 2^-12 or 2^-11
+    (within 1e-3 of the power, in float32 as TFLite checks) maps there with 3 << left_shift and no shift;
+    any other scale with the largest multiplier * 2^shift <= 32767 found by doubling input_scale * 3 * 4096."""
     log2 = float(np.log(np.float32(input_scale)) * (np.float32(1.0) / np.log(np.float32(2.0))))
     rounded = round(log2)
     left_shift = 12 + rounded
@@ -87,16 +87,25 @@ def logistic_s16_params(input_scale: float) -> tuple[int, int]:
     return int(multiplier), left_shift
 
 
-@handler("LOGISTIC", "int16")
-def logistic_s16(ctx: Context, op) -> Emitted:
-    """int16 in (zero point 0), Q0.15 out: TFLite Micro's int16 Logistic (table interpolation)."""
+def _table_s16(ctx: Context, op, kernel: str) -> Emitted:
+    """int16 in (zero point 0), Q0.15 out: TFLite Micro's int16 Logistic / Tanh (table interpolation)."""
     g = ctx.graph
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     if x.q_zero_point or y.q_zero_point or y.q_scale != 2.0 ** -15:
-        raise UnsupportedCombination("LOGISTIC int16 needs zero points 0 and an output scale of 2^-15")
-    mult, shift = logistic_s16_params(x.q_scale)
-    return Emitted.of("", call("sigmoid_s16", ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0]), str(y.size),
-                               str(mult), str(shift)))
+        raise UnsupportedCombination(f"{op.kind} int16 needs zero points 0 and an output scale of 2^-15")
+    mult, shift = table_s16_params(x.q_scale)
+    return Emitted.of("", call(kernel, ctx.ptr(op.inputs[0]), ctx.ptr(op.outputs[0]), str(y.size), str(mult),
+                               str(shift)))
+
+
+@handler("LOGISTIC", "int16")
+def logistic_s16(ctx: Context, op) -> Emitted:
+    return _table_s16(ctx, op, "sigmoid_s16")
+
+
+@handler("TANH", "int16")
+def tanh_s16(ctx: Context, op) -> Emitted:
+    return _table_s16(ctx, op, "tanh_s16")
 
 
 @handler("LOGISTIC", "float32")

@@ -1,5 +1,5 @@
 """FULLY_CONNECTED: gate pre-activations (input and recurrent parts) and Dense heads; int16x8 inside a relu
-GRU of an int8 model (convert.gru16)."""
+GRU or SimpleRNN of an int8 model (convert.recurrent16)."""
 from __future__ import annotations
 
 import numpy as np

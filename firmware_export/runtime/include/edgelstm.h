@@ -137,10 +137,11 @@ void el_add_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16
 /* SUB, int16: a - b, the same general path and parameters as el_add_s16. */
 void el_sub_s16(const el_add_s16_t *p, const int16_t *a, const int16_t *b, int16_t *y);
 
-/* ---- int16 x int8 (TFLite's 16x8): the activations of a relu GRU in an int8 model (convert.gru16) ----
+/* ---- int16 x int8 (TFLite's 16x8): relu GRUs and SimpleRNNs of an int8 model (convert.recurrent16) ----
  * FULLY_CONNECTED with int16 activations (zero point 0), int8 symmetric weights and an int64 bias
  * at input_scale x weight_scale: y[r][o] = clamp(requant64(sum_i x[r][i] * w[o][i] + bias[o])),
- * requant64 = el_requantize_s64 (el_fixedpoint.h). The int16 gates use el_sigmoid_s16 (el_lstm_s8.h). */
+ * requant64 = el_requantize_s64 (el_fixedpoint.h). Their int16 LOGISTIC and TANH are el_sigmoid_s16 and
+ * el_tanh_s16 (el_lstm_s8.h). */
 typedef struct {
     int32_t rows;              /* input vectors per call (1 for one timestep) */
     int32_t in_size;

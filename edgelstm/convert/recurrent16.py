@@ -1,4 +1,4 @@
-"""int16 activations for a lowered int8 GRU(activation='relu'): a pass over the converted .tflite.
+"""int16 activations for the relu GRUs and SimpleRNNs of a lowered int8 model: a pass over the converted .tflite.
 
 Why: relu leaves a GRU's state unbounded (h in 0..19 on the issue-12 table's BasicMotions model: an int8
 step of 0.076). With the update gate z near 1, ``h' = n + z * (h - n)`` is rounded on that coarse grid
@@ -7,7 +7,10 @@ another class: all-int8, the relu GRU trained on JapaneseVowels loses 8.9 points
 (42 classified differently), the BasicMotions one gains 5 points by flipping 2 of 40. Widening only the
 state update (h, h - n, z(h - n), r * n, the pre-activation) was not enough on the real artifact
 (docs/int8-recurrent-accuracy.md); with every activation of the GRU in int16 both stay within half a point.
-tanh GRUs (|h| <= 1) are left all-int8, byte for byte, and so are GRUs with hard_sigmoid gates.
+A SimpleRNN has no gate: each int8 rounding of its one recurrence stays in the state (the BasicMotions one:
+-7.5 points all-int8); in int16, with its weights rounded data-aware (lower.rounding), it lands on float's
+accuracy. tanh GRUs (|h| <= 1) are left all-int8, byte for byte, and so are GRUs with hard_sigmoid gates
+(RecurrentLayer.int16_in_int8 says which layers).
 
 What: every int8 activation tensor of the layer (tag ``<layer>.*``, lower.tags, and its state h) becomes
 int16, symmetric, with the power-of-two scale 2^ceil(log2 bound) / 32768 that covers its int8 range (the
@@ -16,9 +19,9 @@ forms:
 
     FULLY_CONNECTED  int16x8: int16 input, the same int8 per-channel weights, int64 bias re-scaled to
                      s_in * s_w (the layer input x is read through an int8 -> int16 QUANTIZE)
-    ADD, SUB, MUL    int16 (ADD/SUB on TFLite's general int16 path, pot_scale_int16 off); the candidate's
-                     relu stays fused into its ADD
-    LOGISTIC         int16 (reset and update gates)
+    ADD, SUB, MUL    int16 (ADD/SUB on TFLite's general int16 path, pot_scale_int16 off); a relu stays
+                     fused into its ADD
+    LOGISTIC, TANH   int16 (a GRU's reset and update gates; a SimpleRNN's tanh)
 
 A tensor of the layer that something outside it reads (the next layer, the head, PACK of a sequence
 output, the model output) is read through an int16 -> int8 QUANTIZE with the tensor's own int8
@@ -46,12 +49,12 @@ from ..lower import cells, tags
 from .cell16 import Flatbuffer, is_constant, tensor_name
 
 #: The ops a widened GRU tensor may come from (builtin operator names), besides FULLY_CONNECTED.
-ELEMENTWISE16 = ("ADD", "SUB", "MUL", "LOGISTIC")
+ELEMENTWISE16 = ("ADD", "SUB", "MUL", "LOGISTIC", "TANH")
 
 
-def relu_gru_tags(desc: ModelDesc) -> list[str]:
+def int16_layer_tags(desc: ModelDesc) -> list[str]:
     """Tag prefixes of every direction kept in int16 (RecurrentLayer.int16_in_int8: a GRU with a relu candidate
-    and sigmoid gates): 'l0', 'l1f', 'l1b', ..."""
+    and sigmoid gates, a SimpleRNN): 'l0', 'l1f', 'l1b', ..."""
     out = []
     for idx, layer in enumerate(desc.layers):
         prefix = cells.layer_tag(idx)
@@ -73,10 +76,10 @@ def int8_bound(t: object) -> float:
     return s * max(abs(-128 - zp), abs(127 - zp))
 
 
-def widen_relu_grus(tflite: bytes, desc: ModelDesc) -> bytes:
-    """The int8 lowered graph with every relu GRU in int16 activations (see the module docstring);
-    ``tflite`` unchanged when the model has none."""
-    layer_tags = relu_gru_tags(desc)
+def widen_recurrent_layers(tflite: bytes, desc: ModelDesc) -> bytes:
+    """The int8 lowered graph with every relu GRU and SimpleRNN in int16 activations (see the module
+    docstring); ``tflite`` unchanged when the model has none."""
+    layer_tags = int16_layer_tags(desc)
     if not layer_tags:
         return tflite
     from tensorflow.lite.python import schema_py_generated as schema
@@ -119,7 +122,7 @@ class _Widening:
             sg = self.fb.sg
             t = sg.tensors[i]
             if t.type != self.fb.schema.TensorType.INT8:
-                raise ConverterCrash(f"operand {tensor_name(sg, i)} of an int16 GRU op is not int8; please report "
+                raise ConverterCrash(f"operand {tensor_name(sg, i)} of an int16 recurrent op is not int8; please report "
                                      "this model")
             j = self.fb.new_tensor(t, f"{tensor_name(sg, i)}.q16", pot_scale16(int8_bound(t)))
             self.ops.append(self.fb.quantize_op(i, j))
@@ -138,7 +141,7 @@ class _Widening:
         elif producer is not None and _kind(fb, producer) == fb.schema.BuiltinOperator.FULLY_CONNECTED:
             value = _fc16_of_zeros(fb, producer, self.scale[int(producer.inputs[0])], self.scale[stands_for])
         else:
-            raise ConverterCrash(f"constant {tensor_name(sg, i)} in a relu GRU's first step is neither zero nor a "
+            raise ConverterCrash(f"constant {tensor_name(sg, i)} in a widened layer's first step is neither zero nor a "
                                  "FULLY_CONNECTED of the zero state; convert with --lstm-cell int8 and please report "
                                  "this model")
         buf = fb.schema.BufferT()
@@ -186,7 +189,7 @@ def _widen_layer(fb: Flatbuffer, lt: str, tagged: dict, state_io: dict[str, tupl
                 if k in (bops.ADD, bops.SUB) and op.builtinOptions is not None:
                     op.builtinOptions.potScaleInt16 = False  # the general int16 path (LiteRT = TFLite Micro)
             else:
-                raise ConverterCrash(f"op {k} produces GRU tensor {tensor_name(sg, outs[0])}, which the int16 GRU "
+                raise ConverterCrash(f"op {k} produces GRU tensor {tensor_name(sg, outs[0])}, which the int16 "
                                      "pass does not widen; convert with --lstm-cell int8 and please report this model")
         elif any(i in wide for i in ins):
             op.inputs = np.array([w.int8(i) if i in wide else i for i in ins], np.int32)
@@ -210,7 +213,7 @@ def _counterpart(sg: object, op: object, const: int, tagged: dict, by_step: dict
                                      and (tagged.get(i) is None or tagged[i][0] not in others)]
     if len(cands) != 1:
         raise ConverterCrash(f"constant operand of {tensor_name(sg, out)} with no one widened counterpart one step "
-                             "later (a relu GRU over one timestep?); convert with --lstm-cell int8")
+                             "later (a layer over one timestep?); convert with --lstm-cell int8")
     return cands[0]
 
 
