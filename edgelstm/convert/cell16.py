@@ -27,6 +27,7 @@ The gates stay int8: a forget gate saturates at 255/256, so a cell holds memory 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,9 +114,12 @@ class Flatbuffer:
         return op
 
 
-def widen_lstm_cells(tflite: bytes, desc: ModelDesc, ranges: Ranges) -> bytes:
-    """The int8 lowered graph with every LSTM cell path in int16 (see the module docstring)."""
-    layer_tags = lstm_cell_tags(desc)
+def edit_layers(tflite: bytes, layer_tags: list[str], edit: Callable[..., None]) -> bytes:
+    """``tflite`` with ``edit(fb, layer_tag, tagged, state_io)`` applied for each layer tag (unchanged when there
+    are none): ``tagged`` maps tensor index -> (tag, step) or None (lower.tags); ``state_io`` maps a step
+    graph's state input name -> (input, output) tensor indices. A step graph lists its state outputs in the
+    order of its state inputs (input 0 and output 0 are the model's own; see runners.run_stateful): a new state
+    leaves under the output's name, not its tag."""
     if not layer_tags:
         return tflite
     from tensorflow.lite.python import schema_py_generated as schema
@@ -125,12 +129,16 @@ def widen_lstm_cells(tflite: bytes, desc: ModelDesc, ranges: Ranges) -> bytes:
     sg = fb.sg
     names = [(t.name or b"").decode(errors="replace") for t in sg.tensors]
     tagged = {i: tags.parse_tensor_name(n) for i, n in enumerate(names)}
-    # A step graph lists its state outputs in the order of its state inputs (input 0 and output 0 are the
-    # model's own; see runners.run_stateful): the new c leaves under the output's name, not its tag.
     state_io = {names[int(i)]: (int(i), int(o)) for i, o in zip(list(sg.inputs)[1:], list(sg.outputs)[1:])}
     for lt in layer_tags:
-        _widen_layer(fb, lt, cell_scale(ranges, lt), tagged, state_io)
+        edit(fb, lt, tagged, state_io)
     return bytes(fbu.convert_object_to_bytearray(fb.model))
+
+
+def widen_lstm_cells(tflite: bytes, desc: ModelDesc, ranges: Ranges) -> bytes:
+    """The int8 lowered graph with every LSTM cell path in int16 (see the module docstring)."""
+    return edit_layers(tflite, lstm_cell_tags(desc),
+                       lambda fb, lt, tagged, io: _widen_layer(fb, lt, cell_scale(ranges, lt), tagged, io))
 
 
 def tensor_name(sg: object, i: int) -> str:

@@ -45,8 +45,8 @@ import numpy as np
 from ..errors import ConverterCrash
 from ..export.quantparams import quantize_multiplier
 from ..ir import ModelDesc
-from ..lower import cells, tags
-from .cell16 import Flatbuffer, is_constant, tensor_name
+from ..lower import cells
+from .cell16 import Flatbuffer, edit_layers, is_constant, tensor_name
 
 #: The ops a widened GRU tensor may come from (builtin operator names), besides FULLY_CONNECTED.
 ELEMENTWISE16 = ("ADD", "SUB", "MUL", "LOGISTIC", "TANH")
@@ -79,22 +79,7 @@ def int8_bound(t: object) -> float:
 def widen_recurrent_layers(tflite: bytes, desc: ModelDesc) -> bytes:
     """The int8 lowered graph with every relu GRU and SimpleRNN in int16 activations (see the module
     docstring); ``tflite`` unchanged when the model has none."""
-    layer_tags = int16_layer_tags(desc)
-    if not layer_tags:
-        return tflite
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils as fbu
-
-    fb = Flatbuffer(fbu.read_model_from_bytearray(bytearray(tflite)), schema)
-    sg = fb.sg
-    names = [(t.name or b"").decode(errors="replace") for t in sg.tensors]
-    tagged = {i: tags.parse_tensor_name(n) for i, n in enumerate(names)}
-    # A step graph lists its state outputs in the order of its state inputs (input 0 and output 0 are the
-    # model's own; see runners.run_stateful): the new h leaves under the output's name, not its tag.
-    state_io = {names[int(i)]: (int(i), int(o)) for i, o in zip(list(sg.inputs)[1:], list(sg.outputs)[1:])}
-    for lt in layer_tags:
-        _widen_layer(fb, lt, tagged, state_io)
-    return bytes(fbu.convert_object_to_bytearray(fb.model))
+    return edit_layers(tflite, int16_layer_tags(desc), _widen_layer)
 
 
 class _Widening:

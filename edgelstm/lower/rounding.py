@@ -34,7 +34,7 @@ def gptq_columns(w: np.ndarray, v: np.ndarray) -> np.ndarray:
     scale max |w[:, o]| / 127, chosen by GPTQ over the sample vectors v (n, in). Each column's largest element
     is +-127 (so that max |q * s| / 127 = s again)."""
     w = np.asarray(w, np.float64)
-    n_in, n_out = w.shape
+    n_in = w.shape[0]
     scale = np.abs(w).max(axis=0) / 127.0
     scale[scale == 0] = 1.0
     h = v.T @ v / max(len(v), 1)
