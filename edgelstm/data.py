@@ -13,6 +13,8 @@ from .errors import DataError
 from .ir import ModelDesc
 
 BASICMOTIONS_CLASSES = ("Standing", "Running", "Walking", "Badminton")
+#: Added to each channel's std before dividing (a constant channel stays finite).
+STD_EPSILON = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +132,25 @@ def _bundled_ts(problem: str) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, lengths_train, x_test, y_test, lengths_test) of a bundled UEA problem (edgelstm/data/)."""
     pkg = resources.files("edgelstm") / "data"
     return (*_parse_ts((pkg / f"{problem}_TRAIN.ts").read_text()), *_parse_ts((pkg / f"{problem}_TEST.ts").read_text()))
+
+
+def measure_standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std + STD_EPSILON of float32 x (..., channels) over all other axes, in float32 as
+    numpy reduces. numpy's float32 reductions round differently on CPUs with other SIMD paths (the AVX-512
+    machine that trained the demo models got means 3 float32 ulps away from an AVX2 one), so the bundled
+    problems use the frozen copy (standardisation()), measured once with this function."""
+    axes = tuple(range(x.ndim - 1))
+    return x.mean(axis=axes), x.std(axis=axes) + np.float32(STD_EPSILON)
+
+
+@lru_cache(maxsize=None)
+def standardisation(problem: str) -> tuple[np.ndarray, np.ndarray]:
+    """The frozen per-channel (mean, std + STD_EPSILON) of a bundled problem's train split (data/
+    standardisation.json): the numbers the shipped models were trained with, identical on every CPU."""
+    import json
+
+    stats = json.loads((resources.files("edgelstm") / "data" / "standardisation.json").read_text())[problem]
+    return np.array(stats["mean"], dtype=np.float32), np.array(stats["std"], dtype=np.float32)
 
 
 @lru_cache(maxsize=1)

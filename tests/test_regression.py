@@ -27,7 +27,8 @@ def reg_files(tmp_path_factory) -> dict[str, Path]:
     from edgelstm.demo import normalised_basicmotions
 
     _, test, norm = normalised_basicmotions()
-    assert norm["mean"] == json.loads((REG / "demo_lstm.norm.json").read_text())["mean"]
+    trained = json.loads((REG / "demo_lstm.norm.json").read_text())  # written on the AVX-512 machine
+    assert np.allclose(norm["mean"], trained["mean"], rtol=0, atol=1e-5 * min(norm["std"]))  # float32 rounding
     d = shared_folder(tmp_path_factory, "regression", lambda d: np.savez(d / "val.npz", x=test.x, y=test.y))
     return {"model": REG / "demo_lstm.keras", "calib": REG / "calib.npy", "val": d / "val.npz", "dir": d,
             "factory": tmp_path_factory}

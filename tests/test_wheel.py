@@ -36,7 +36,8 @@ def test_wheel_exports_and_runs_outside_the_source_tree(tmp_path):
     for f in ("edgelstm/firmware_export/runtime/include/edgelstm.h", "edgelstm/firmware_export/runtime/src/fc_s8.c",
               "edgelstm/firmware_export/boards/mps2/startup.c", "edgelstm/profiles/cortex-m4.toml",
               "edgelstm/models/demo_lstm.keras", "edgelstm/models/table/har_cnn_lstm.keras",
-              "edgelstm/models/table/vowels/simple_rnn.keras", "edgelstm/data/JapaneseVowels_TEST.ts"):
+              "edgelstm/models/table/vowels/simple_rnn.keras", "edgelstm/data/JapaneseVowels_TEST.ts",
+              "edgelstm/data/standardisation.json"):
         assert f in names, f
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     for dep in ("tflite-micro", "ai-edge-litert", "onnx", "onnxruntime", "tf2onnx", "tensorflow-cpu", "tf-keras"):

@@ -5,9 +5,9 @@
   masked model a zero-padded variable-length copy: each series cut to a length drawn from 40..100 (seed fixed
   per split) and post-padded with zeros.
 - ``vowels`` (speech): JapaneseVowels, 12 LPC cepstrum coefficients per frame, 7..29 frames, 9 speakers,
-  270 train / 370 test series; standardised on the train frames (clipped at 3 sigma) and pre-padded with
-  zeros to 29 frames (as keras pad_sequences does by default: a recurrent layer without Masking ends on the
-  last real frame): variable length by nature, so every model sees the padded series.
+  270 train / 370 test series; standardised with the train frames' frozen stats (data/standardisation.json),
+  clipped at 3 sigma and pre-padded with zeros to 29 frames (as keras pad_sequences does by default: a
+  recurrent layer without Masking ends on the last real frame): variable length by nature, so every model sees the padded series.
 
 No TensorFlow import."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import Dataset, japanese_vowels
+from ..data import Dataset, japanese_vowels, standardisation
 from ..demo import CLIP_SIGMA, normalised_basicmotions
 
 #: The shortest and longest kept prefix of a padded series (inclusive), and the seeds of the two splits.
@@ -57,8 +57,7 @@ def vowels_splits() -> tuple[Dataset, Dataset]:
     """JapaneseVowels train/test: standardised per coefficient on the real train frames, clipped at CLIP_SIGMA,
     pre-padded with MASK_VALUE to the longest series of either split (29 frames)."""
     xtr, ytr, ltr, xte, yte, lte = japanese_vowels()
-    frames = np.concatenate([x[:n] for x, n in zip(xtr, ltr)])
-    mean, std = frames.mean(axis=0), frames.std(axis=0) + 1e-6
+    mean, std = standardisation("JapaneseVowels")
     t = max(xtr.shape[1], xte.shape[1])
 
     def prep(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
