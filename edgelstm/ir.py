@@ -389,6 +389,13 @@ class ModelDesc:
         return self.layers[-1].output_size
 
     @property
+    def output_is_class_scores(self) -> bool:
+        """True when the model ends in a softmax Dense over several classes, one set of scores per series."""
+        last = self.layers[-1]
+        return (isinstance(last, DenseLayer) and last.activation == "softmax" and last.units > 1
+                and not self.output_is_sequence)
+
+    @property
     def output_is_sequence(self) -> bool:
         """True when the model returns one output per timestep."""
         seq = True

@@ -43,3 +43,81 @@ def test_worst_engine_decides_and_warning_names_an_alternative():
     assert line.startswith("m_unrolled_int8.tflite is BROKEN (cosine 0.020 < 0.95; max error 248 LSB > 64")
     assert "use m_sequence_int8.tflite (0.8 LSB) instead" in line and "edgelstm inspect out/m_unrolled" in line
     assert verdict.worst(arts) == "broken"
+
+
+def _scores(series_lsb: list[float], changed: int, held: float = 0.5, scale: float = 1 / 256,
+            classes: bool = True) -> dict:
+    """Class-score metrics as metrics.compare gives them: one error per series (in LSB), `changed` series
+    whose class differs from Keras', which Keras held by `held` LSB."""
+    import numpy as np
+
+    from edgelstm.convert import metrics
+
+    n = len(series_lsb)
+    want = np.zeros((n, 4))
+    want[:, 0] = 1.0
+    got = want.copy()
+    got[:, 1] = np.asarray(series_lsb) * scale
+    want[:changed, 0], want[:changed, 2] = 0.5 + held * scale / 2, 0.5 - held * scale / 2
+    got[:changed, 0], got[:changed, 2] = want[:changed, 2], want[:changed, 0]  # the argmax swaps
+    m = metrics.compare(got, want, class_scores=classes)
+    return {"path": "out/c.tflite", "format": "tflite", "variant": "sequence", "quant": "int8",
+            "outputs": [{"scale": scale}], "metrics": {"tflm": m}}
+
+
+def test_class_scores_judge_the_95th_percentile_series_and_the_changed_classes():
+    j = lambda a: verdict.judge(a, 1.0)  # noqa: E731
+    calm = [2.0] * 38
+    # two boundary series of 40 move by 100 LSB: the decisions hold, the artifact is ok (the max is still shown)
+    v = j(_scores(calm + [100.0, 100.0], changed=0))
+    assert v["status"] == "ok" and v["error_lsb"] == 100.0, v
+    # a third one puts more than 5 % of the series over 64 LSB
+    v = j(_scores(calm[:-1] + [100.0] * 3, changed=0))
+    assert v["status"] == "broken" and v["reasons"] == [
+        "error > 64 LSB in over 5 % of series (100 LSB at the 95th percentile)"], v
+    assert j(_scores(calm[:-1] + [20.0] * 3, changed=0))["status"] == "degraded"
+    # below 20 series the percentile is the largest error
+    assert j(_scores([2.0] * 18 + [100.0], changed=0))["status"] == "broken"
+    assert j(_scores([2.0] * 19 + [100.0], changed=0))["status"] == "ok"
+    # classes changed at near ties (Keras held them by half an LSB) say nothing of the artifact
+    assert j(_scores([2.0] * 40, changed=8))["status"] == "ok"
+
+
+def test_class_scores_count_the_classes_keras_was_sure_of():
+    j = lambda a: verdict.judge(a, 1.0)  # noqa: E731
+    # 1 of 40 series (2.5 %) overturned, Keras held it by 250 LSB: more than 1 % beyond 16 LSB, degraded
+    v = j(_scores([2.0] * 40, changed=1, held=250.0))
+    assert v["status"] == "degraded" and (
+        "1 of 40 series change a class Keras held by > 16 LSB (up to 250)") in v["reasons"], v
+    # 2 of 40 (5 %) beyond 64 LSB: broken, as the collapsed unrolled LSTM (tests/test_regression.py)
+    v = j(_scores([2.0] * 40, changed=2, held=250.0))
+    assert v["status"] == "broken" and (
+        "2 of 40 series change a class Keras held by > 64 LSB (up to 250)") in v["reasons"], v
+    # 1 of 370 (0.27 %): the rounding of another interpreter, ok; 4 of 370 (1.1 %): degraded
+    assert j(_scores([2.0] * 370, changed=1, held=226.0))["status"] == "ok"
+    assert j(_scores([2.0] * 370, changed=4, held=216.0))["status"] == "degraded"
+    assert j(_scores([2.0] * 370, changed=4, held=10.0))["status"] == "ok"  # near ties
+
+
+def test_outputs_that_are_not_class_scores_keep_the_max_error():
+    # several outputs that are not a softmax (a Dense(4) regression head): two bad series of 40 are broken
+    v = verdict.judge(_scores([2.0] * 38 + [100.0, 100.0], changed=0, classes=False), 1.0)
+    assert v["status"] == "broken" and v["reasons"] == ["max error 100 LSB > 64"], v
+
+
+def test_single_outputs_keep_the_max_error():
+    a = _art("r.tflite", "int8", 100 / 256, 0.9999)
+    m = a["metrics"]["litert"]
+    m["series_error_p95"] = 1 / 256  # one bad series of a regression output is still broken
+    assert verdict.judge(a, 1.0)["status"] == "broken"
+
+
+def test_class_scores_are_a_softmax_over_several_classes():
+    from pathlib import Path
+
+    import edgelstm
+    from edgelstm.load import load_model
+
+    assert load_model(Path(edgelstm.__file__).parent / "models" / "demo_lstm.keras").desc.output_is_class_scores  # Dense(4, softmax)
+    assert not load_model("rnn:10,dense:3@12/4").desc.output_is_class_scores  # linear head
+    assert not load_model("lstm:8,dense:1@10/3").desc.output_is_class_scores

@@ -82,8 +82,7 @@ def _ops(fmt: str, data: bytes) -> list[str]:
     return [op["op_name"] for op in it._get_ops_details()]
 
 
-def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, want: np.ndarray,
-              mask_value: float | None = None) -> None:
+def _validate(art: dict, data: bytes, desc: Any, val: Dataset, want: np.ndarray) -> None:
     """Run the artifact in every interpreter that supports it (each in a child process); record errors vs Keras.
 
     The main interpreter (LiteRT / onnxruntime) must run it; TFLite Micro may decline (float16, hybrid).
@@ -92,8 +91,8 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
     art["metrics"] = {}
     for kind in engines:
         try:
-            got, io = runners.run_isolated(kind, data, art["variant"], val.x, output_is_sequence,
-                                           mask_value=mask_value)
+            got, io = runners.run_isolated(kind, data, art["variant"], val.x, desc.output_is_sequence,
+                                           mask_value=desc.mask_value)
         except RuntimeError as exc:
             if kind == "tflm":
                 art["metrics"][kind] = {"supported": False, "reason": str(exc)}
@@ -103,7 +102,7 @@ def _validate(art: dict, data: bytes, output_is_sequence: bool, val: Dataset, wa
         if kind != "tflm":
             art["inputs"], art["outputs"] = io["inputs"], io["outputs"]
         scale = art["outputs"][0].get("scale") or None
-        art["metrics"][kind] = metrics.compare(got, want, val.y, scale)
+        art["metrics"][kind] = metrics.compare(got, want, val.y, scale, desc.output_is_class_scores)
         art.setdefault("_outputs", {})[kind] = got
 
 
@@ -159,7 +158,7 @@ def convert(model: LoadedModel, out_dir: str | Path, formats: Iterable[str] = ("
                 "notes": _variant_notes(desc, job.format, job.variant, job.quant)})
 
         def validate(pair: tuple[child.Job, dict]) -> None:
-            _validate(pair[1], blobs[pair[0].key].data, desc.output_is_sequence, val, want, desc.mask_value)
+            _validate(pair[1], blobs[pair[0].key].data, desc, val, want)
             if progress:
                 progress(f"validated {pair[0].describe()}")
 

@@ -5,7 +5,9 @@ import numpy as np
 
 
 def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
-            output_scale: float | None = None) -> dict:
+            output_scale: float | None = None, class_scores: bool = False) -> dict:
+    """Error statistics of got against want (Keras), one row per series. class_scores: the outputs are a
+    softmax over classes (ModelDesc.output_is_class_scores); adds what convert.verdict judges them by."""
     got = got.reshape(want.shape).astype(np.float64)
     want = want.astype(np.float64)
     diff = got - want
@@ -23,6 +25,12 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
         same = got.argmax(axis=1) == want.argmax(axis=1)
         m["agreement"] = float(same.mean())
         m["disagreements"] = [int(i) for i in np.flatnonzero(~same)]  # validation sample indices
+        if class_scores:
+            m["class_scores"] = True
+            m["series_error_p95"] = series_percentile(np.abs(diff).max(axis=1), 0.95)
+            top2 = np.sort(want, axis=1)[:, -2:]
+            margin = top2[:, 1] - top2[:, 0]  # how sure Keras is of its class
+            m["changed_margins"] = [float(v) for v in margin[~same]]  # of the disagreements, in order
     if labels is not None and want.ndim == 2 and want.shape[1] > 1:
         m["accuracy"] = float((got.argmax(axis=1) == labels).mean())
         m["keras_accuracy"] = float((want.argmax(axis=1) == labels).mean())
@@ -32,3 +40,10 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     denom = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float((a * b).sum() / denom) if denom > 0 else 1.0
+
+
+def series_percentile(errors: np.ndarray, q: float) -> float:
+    """The nearest-rank q-quantile of the series' errors: at least q of the series are within it. Below
+    1 / (1 - q) series (20 for q = 0.95) it is the largest error."""
+    ordered = np.sort(np.asarray(errors, dtype=np.float64))
+    return float(ordered[max(int(np.ceil(q * len(ordered) - 1e-9)) - 1, 0)])

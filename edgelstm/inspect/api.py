@@ -91,9 +91,9 @@ def inspect(path: str | Path, model: Any, x: np.ndarray, variant: str | None = N
         qz.trace["output"] = np.moveaxis(got, 1, 0) if desc.output_is_sequence else got[None]
         if out_p:
             qz.params["output"] = out_p
-    m = metrics.compare(got, want, None, out_info)
-    lsb = out_info or float(want.max() - want.min()) / 255.0
-    status, reasons = verdict.judge_engine(m, verdict.output_lsb(m, out_info, float(want.max() - want.min())))
+    m = metrics.compare(got, want, None, out_info, desc.output_is_class_scores)
+    lsb = verdict.lsb_size(out_info, float(want.max() - want.min()))
+    status, reasons = verdict.judge_engine(m, lsb)
     output = {"engine": engine, "max_abs_error": m["max_abs_error"], "cosine": m["cosine_overall"],
               "cosine_worst_sample": m["cosine_similarity"],
               "error_lsb": m["max_abs_error"] / lsb, "lsb": lsb, "verdict": status, "reasons": reasons}
