@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Class scores are judged by the error this share of the series stay within (convert.verdict).
+SERIES_QUANTILE = 0.95
+
 
 def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
             output_scale: float | None = None, class_scores: bool = False) -> dict:
@@ -27,7 +30,7 @@ def compare(got: np.ndarray, want: np.ndarray, labels: np.ndarray | None = None,
         m["disagreements"] = [int(i) for i in np.flatnonzero(~same)]  # validation sample indices
         if class_scores:
             m["class_scores"] = True
-            m["series_error_p95"] = series_percentile(np.abs(diff).max(axis=1), 0.95)
+            m["series_error_p95"] = series_percentile(np.abs(diff).max(axis=1), SERIES_QUANTILE)
             top2 = np.sort(want, axis=1)[:, -2:]
             margin = top2[:, 1] - top2[:, 0]  # how sure Keras is of its class
             m["changed_margins"] = [float(v) for v in margin[~same]]  # of the disagreements, in order

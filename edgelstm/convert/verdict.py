@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .metrics import SERIES_QUANTILE
+
 OK, DEGRADED, BROKEN = "ok", "degraded", "broken"
 _RANK = {OK: 0, DEGRADED: 1, BROKEN: 2}
 
@@ -71,7 +73,8 @@ def judge_engine(metrics: dict, lsb: float) -> tuple[str, list[str]]:
         if cos < lim.cosine:
             reasons.append(f"cosine {cos:.3f} < {lim.cosine}")
         if error > lim.lsb and classes:
-            reasons.append(f"error > {lim.lsb:.0f} LSB in over 5 % of series ({error:.0f} LSB at the 95th percentile)")
+            reasons.append(f"error > {lim.lsb:.0f} LSB in over {100 * (1 - SERIES_QUANTILE):.0f} % of series "
+                           f"({error:.0f} LSB at the {100 * SERIES_QUANTILE:.0f}th percentile)")
         elif error > lim.lsb:
             reasons.append(f"max error {error:.0f} LSB > {lim.lsb:.0f}")
         overturned = sum(v > lim.lsb for v in margins)
