@@ -54,11 +54,6 @@ def lsb_size(output_scale: float | None, output_range: float) -> float:
     return output_scale if output_scale else max(output_range, 1e-12) / 255.0
 
 
-def output_lsb(metrics: dict, output_scale: float | None, output_range: float) -> float:
-    """The max error of one engine in output LSB."""
-    return float(metrics["max_abs_error"]) / lsb_size(output_scale, output_range)
-
-
 def judge_engine(metrics: dict, lsb: float) -> tuple[str, list[str]]:
     """(verdict, reasons) of one engine's metrics; lsb: the size of one output LSB."""
     drop = metrics["keras_accuracy"] - metrics["accuracy"] if "accuracy" in metrics else 0.0
@@ -91,12 +86,13 @@ def judge_engine(metrics: dict, lsb: float) -> tuple[str, list[str]]:
 def judge(artifact: dict, output_range: float) -> dict[str, Any]:
     """The artifact's verdict over every engine that ran it: {status, engine, reasons, error_lsb, cosine}."""
     scale = (artifact.get("outputs") or [{}])[0].get("scale") or None
+    step = lsb_size(scale, output_range)
     worst: dict[str, Any] = {"status": OK, "engine": "", "reasons": [], "error_lsb": 0.0, "cosine": 1.0}
     for engine, m in artifact.get("metrics", {}).items():
         if not isinstance(m, dict) or not m.get("supported", True) or "max_abs_error" not in m:
             continue
-        lsb = output_lsb(m, scale, output_range)
-        status, reasons = judge_engine(m, lsb_size(scale, output_range))
+        lsb = float(m["max_abs_error"]) / step  # the largest error, shown and compared whatever decided
+        status, reasons = judge_engine(m, step)
         if (_RANK[status], lsb) > (_RANK[worst["status"]], worst["error_lsb"]):
             worst = {"status": status, "engine": engine, "reasons": reasons, "error_lsb": round(lsb, 2),
                      "cosine": round(float(m.get("cosine_overall", m["cosine_similarity"])), 6)}
